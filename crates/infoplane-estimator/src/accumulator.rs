@@ -1,0 +1,696 @@
+//! Streaming sums for H(Z) and I(X; Z) over any number of label sets, their shuffled nulls, and
+//! the partial-statistics form that merges exactly.
+//!
+//! Memory: per distinct label, a slot index (4 B per side) and its key; per label that occurs at
+//! least twice, an n-vector of f64 sums and a count (8n + 8 B per side). A label known from a
+//! complete pre-pass to occur once holds no vector: its term N_x/N·H(p_i) is added as a scalar.
+
+use crate::kernel::{entropy_efficiency, Rows, SoftAssigner};
+use crate::labels::LabelIndex;
+use crate::{Calibration, EstimatorError};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub const PARTIAL_FORMAT_VERSION: u32 = 1;
+const BLOCK_ROWS: usize = 16_384;
+
+/// How labels are weighted in Σ_x ω_x H(Z | X = x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// ω_x = N_x / N_kept (soft_h; with min_count 1, N_kept = N).
+    Frequency,
+    /// ω_x = 1 / |kept labels|.
+    Uniform,
+}
+
+impl Weighting {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Weighting::Frequency => "frequency",
+            Weighting::Uniform => "uniform",
+        }
+    }
+    /// The default `--min-count` of each weighting: 1 for frequency (= soft_h), 5 for uniform.
+    pub fn default_min_count(&self) -> u64 {
+        match self {
+            Weighting::Frequency => 1,
+            Weighting::Uniform => 5,
+        }
+    }
+}
+
+/// What to compute for one label set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelSetSpec {
+    pub name: String,
+    pub weighting: Weighting,
+    /// Labels seen fewer times are dropped from the conditional term.
+    pub min_count: u64,
+    /// Also accumulate the same labels permuted over positions (the shuffled null).
+    pub null: bool,
+    /// Keep H(Z | X = x) of every kept label for the results.
+    pub per_label: bool,
+}
+
+/// What every partial and result must agree on to be comparable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub n_bins: usize,
+    pub dim: usize,
+    pub epsilon: f64,
+    pub calibration: String,
+    pub reference_points_sha256: String,
+}
+
+impl Settings {
+    pub fn new(assigner: &SoftAssigner, calibration: &Calibration) -> Self {
+        Settings {
+            n_bins: assigner.n_bins(),
+            dim: assigner.dim(),
+            epsilon: assigner.epsilon(),
+            calibration: calibration.name(),
+            reference_points_sha256: assigner.reference_points_sha256().to_string(),
+        }
+    }
+}
+
+/// Dense label ids (from the set's [`LabelIndex`]) for the rows of one update, and the permuted
+/// ids for the null when the set keeps one.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelBatch<'a> {
+    pub ids: &'a [u32],
+    pub null_ids: Option<&'a [u32]>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+const SINGLETON: u32 = u32::MAX - 1;
+const SKIPPED: u32 = u32::MAX - 2;
+
+#[derive(Clone, Debug, Default)]
+struct Side {
+    /// Per dense id: NO_SLOT, SINGLETON (seen, scalar term), SKIPPED, or a row of `sums`.
+    slots: Vec<u32>,
+    slot_ids: Vec<u32>,
+    slot_n: Vec<u64>,
+    sums: Vec<f64>,
+    /// Σ H(p_i) in nats over positions whose label occurs once in the whole data.
+    singleton_h_sum: f64,
+    singleton_count: u64,
+    singleton_h: Vec<(u32, f64)>,
+}
+
+#[derive(Clone, Debug)]
+struct LabelSet {
+    spec: LabelSetSpec,
+    index: LabelIndex,
+    counts_complete: bool,
+    fingerprint: Option<String>,
+    real: Side,
+    null: Option<Side>,
+}
+
+/// Sums of soft assignments. Holds no reference points: [`Accumulator::update`] takes the
+/// [`SoftAssigner`] and checks it matches the settings.
+#[derive(Clone, Debug)]
+pub struct Accumulator {
+    settings: Settings,
+    positions: u64,
+    counts: Vec<f64>,
+    sets: Vec<LabelSet>,
+    poisoned: bool,
+}
+
+struct SideJob<'a> {
+    side: &'a mut Side,
+    ids: &'a [u32],
+    index: &'a LabelIndex,
+    counts_complete: bool,
+    spec: &'a LabelSetSpec,
+}
+
+impl Side {
+    fn new(len: usize) -> Self {
+        Side { slots: vec![NO_SLOT; len], ..Default::default() }
+    }
+
+    fn absorb(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        if self.slots.len() < index.len() {
+            self.slots.resize(index.len(), NO_SLOT);
+        }
+        for (i, &id) in job_ids.iter().enumerate() {
+            let row = &p[i * n..(i + 1) * n];
+            let mut slot = self.slots[id as usize];
+            if slot == NO_SLOT {
+                let global = index.count(id);
+                slot = if counts_complete && global < spec.min_count {
+                    SKIPPED
+                } else if counts_complete && global == 1 {
+                    let h = row_entropy.expect("row entropies are computed when singletons are possible")[i];
+                    self.singleton_h_sum += h;
+                    self.singleton_count += 1;
+                    if spec.per_label {
+                        self.singleton_h.push((id, h));
+                    }
+                    self.slots[id as usize] = SINGLETON;
+                    continue;
+                } else {
+                    let s = self.slot_ids.len() as u32;
+                    self.slot_ids.push(id);
+                    self.slot_n.push(0);
+                    self.sums.resize(self.sums.len() + n, 0.0);
+                    s
+                };
+                self.slots[id as usize] = slot;
+            }
+            match slot {
+                SKIPPED => {}
+                SINGLETON => {
+                    return Err(format!(
+                        "label {:?} occurs more often than the pre-pass counted (1)",
+                        index.key(id)
+                    ))
+                }
+                s => {
+                    let s = s as usize;
+                    self.slot_n[s] += 1;
+                    for (a, &b) in self.sums[s * n..(s + 1) * n].iter_mut().zip(row) {
+                        *a += b as f64;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Σ_x ω_x H(Z | X = x) (efficiency units) and the label tallies.
+    fn conditional(&self, n: usize, spec: &LabelSetSpec, index: &LabelIndex) -> Conditional {
+        let ln_n = (n as f64).ln();
+        let (mut weighted, mut unweighted) = (0.0f64, 0.0f64);
+        let (mut kept, mut kept_positions, mut seen) = (0u64, 0u64, 0u64);
+        let mut per_label = spec.per_label.then(Vec::new);
+        for (id, &slot) in self.slots.iter().enumerate() {
+            if slot >= SKIPPED {
+                continue;
+            }
+            let s = slot as usize;
+            let n_x = self.slot_n[s];
+            if n_x == 0 {
+                continue;
+            }
+            seen += 1;
+            if n_x < spec.min_count {
+                continue;
+            }
+            let h = entropy_efficiency(&self.sums[s * n..(s + 1) * n]);
+            weighted += n_x as f64 * h;
+            unweighted += h;
+            kept += 1;
+            kept_positions += n_x;
+            if let Some(list) = per_label.as_mut() {
+                list.push(PerLabel { key: index.key(id as u32).to_vec(), count: n_x, entropy: h });
+            }
+        }
+        let singleton_h = self.singleton_h_sum / ln_n;
+        weighted += singleton_h;
+        unweighted += singleton_h;
+        kept += self.singleton_count;
+        kept_positions += self.singleton_count;
+        if let Some(list) = per_label.as_mut() {
+            list.extend(self.singleton_h.iter().map(|&(id, h)| PerLabel { key: index.key(id).to_vec(), count: 1, entropy: h / ln_n }));
+        }
+        let value = match spec.weighting {
+            Weighting::Frequency if kept_positions > 0 => weighted / kept_positions as f64,
+            Weighting::Uniform if kept > 0 => unweighted / kept as f64,
+            _ => f64::NAN,
+        };
+        Conditional { value, kept, kept_positions, repeated: self.slot_ids.len() as u64, singletons: self.singleton_count, seen: seen + self.singleton_count, per_label }
+    }
+
+    fn to_partial(&self) -> PartialSide {
+        let (singleton_ids, singleton_h) = self.singleton_h.iter().copied().unzip();
+        PartialSide {
+            slot_ids: self.slot_ids.clone(),
+            slot_n: self.slot_n.clone(),
+            sums: self.sums.clone(),
+            singleton_h_sum: self.singleton_h_sum,
+            singleton_count: self.singleton_count,
+            singleton_ids,
+            singleton_h,
+        }
+    }
+
+    fn from_partial(p: PartialSide, n: usize, index_len: usize, per_label: bool, set: &str) -> Result<Self, EstimatorError> {
+        let bad = |why: String| EstimatorError::Corrupt(format!("label set {set:?}: {why}"));
+        if p.slot_n.len() != p.slot_ids.len() || p.sums.len() != p.slot_ids.len() * n {
+            return Err(bad(format!("{} slots, {} counts and {} sums for {n} bins", p.slot_ids.len(), p.slot_n.len(), p.sums.len())));
+        }
+        if p.singleton_ids.len() != p.singleton_h.len() || (per_label && p.singleton_ids.len() as u64 != p.singleton_count) {
+            return Err(bad("singleton lists disagree with the singleton count".into()));
+        }
+        if p.sums.iter().any(|v| !v.is_finite() || *v < 0.0) || !p.singleton_h_sum.is_finite() {
+            return Err(bad("sums are negative or not finite".into()));
+        }
+        let mut side = Side::new(index_len);
+        for (s, &id) in p.slot_ids.iter().enumerate() {
+            if id as usize >= index_len || side.slots[id as usize] != NO_SLOT {
+                return Err(bad(format!("slot {s} names label id {id}, out of range or repeated")));
+            }
+            side.slots[id as usize] = s as u32;
+        }
+        for &id in &p.singleton_ids {
+            if id as usize >= index_len || side.slots[id as usize] != NO_SLOT {
+                return Err(bad(format!("singleton label id {id} out of range or repeated")));
+            }
+            side.slots[id as usize] = SINGLETON;
+        }
+        side.slot_ids = p.slot_ids;
+        side.slot_n = p.slot_n;
+        side.sums = p.sums;
+        side.singleton_h_sum = p.singleton_h_sum;
+        side.singleton_count = p.singleton_count;
+        side.singleton_h = p.singleton_ids.into_iter().zip(p.singleton_h).collect();
+        Ok(side)
+    }
+
+    /// Adds `other`, whose label ids map to this side's through `map`.
+    fn merge(&mut self, other: &Side, map: &[u32], n: usize, index_len: usize) {
+        if self.slots.len() < index_len {
+            self.slots.resize(index_len, NO_SLOT);
+        }
+        for (s, &oid) in other.slot_ids.iter().enumerate() {
+            let id = map[oid as usize] as usize;
+            let slot = match self.slots[id] {
+                NO_SLOT => {
+                    let new = self.slot_ids.len() as u32;
+                    self.slot_ids.push(id as u32);
+                    self.slot_n.push(0);
+                    self.sums.resize(self.sums.len() + n, 0.0);
+                    self.slots[id] = new;
+                    new as usize
+                }
+                s => s as usize,
+            };
+            self.slot_n[slot] += other.slot_n[s];
+            for (a, b) in self.sums[slot * n..(slot + 1) * n].iter_mut().zip(&other.sums[s * n..(s + 1) * n]) {
+                *a += b;
+            }
+        }
+        self.singleton_h_sum += other.singleton_h_sum;
+        self.singleton_count += other.singleton_count;
+        for &(oid, h) in &other.singleton_h {
+            let id = map[oid as usize];
+            self.slots[id as usize] = SINGLETON;
+            self.singleton_h.push((id, h));
+        }
+    }
+}
+
+struct Conditional {
+    value: f64,
+    kept: u64,
+    kept_positions: u64,
+    repeated: u64,
+    singletons: u64,
+    seen: u64,
+    per_label: Option<Vec<PerLabel>>,
+}
+
+impl Accumulator {
+    pub fn new(settings: Settings) -> Self {
+        let counts = vec![0.0; settings.n_bins];
+        Accumulator { settings, positions: 0, counts, sets: Vec::new(), poisoned: false }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn positions(&self) -> u64 {
+        self.positions
+    }
+    pub fn label_set_names(&self) -> impl Iterator<Item = &str> {
+        self.sets.iter().map(|s| s.spec.name.as_str())
+    }
+
+    /// Adds a label set before the first update. With `counts_complete`, `index` holds the count of
+    /// every label over all the positions this accumulator (and any it will merge with) sees: labels
+    /// counted once then need no vector, and labels under `min_count` are not accumulated at all.
+    /// Without it, the index may grow through [`Accumulator::index_mut`] as data streams in.
+    pub fn add_label_set(&mut self, spec: LabelSetSpec, index: LabelIndex, counts_complete: bool) -> Result<usize, EstimatorError> {
+        if self.positions > 0 {
+            return Err(EstimatorError::Labels { set: spec.name, reason: "label sets must be added before the first update".into() });
+        }
+        if self.sets.iter().any(|s| s.spec.name == spec.name) {
+            return Err(EstimatorError::Labels { set: spec.name, reason: "duplicate label-set name".into() });
+        }
+        if spec.min_count == 0 {
+            return Err(EstimatorError::Labels { set: spec.name, reason: "min_count must be at least 1".into() });
+        }
+        let fingerprint = counts_complete.then(|| index.fingerprint());
+        let len = index.len();
+        self.sets.push(LabelSet {
+            real: Side::new(len),
+            null: spec.null.then(|| Side::new(len)),
+            spec,
+            index,
+            counts_complete,
+            fingerprint,
+        });
+        Ok(self.sets.len() - 1)
+    }
+
+    /// The label index of set `set`, to intern keys while streaming. Refused when the set's counts
+    /// were declared complete (adding a key would break that promise).
+    pub fn index_mut(&mut self, set: usize) -> Result<&mut LabelIndex, EstimatorError> {
+        let s = &mut self.sets[set];
+        if s.counts_complete {
+            return Err(EstimatorError::Labels { set: s.spec.name.clone(), reason: "counts are complete; the index is frozen".into() });
+        }
+        Ok(&mut s.index)
+    }
+    pub fn index(&self, set: usize) -> &LabelIndex {
+        &self.sets[set].index
+    }
+
+    /// Accumulates the soft assignments of `rows` ([len/d, d]) under one label batch per set, in
+    /// the order the sets were added. On error the accumulator is poisoned: rows of earlier
+    /// blocks may already be in it, so it refuses to report or serialise.
+    pub fn update(&mut self, assigner: &SoftAssigner, rows: Rows<'_>, labels: &[LabelBatch<'_>]) -> Result<(), EstimatorError> {
+        self.check_usable()?;
+        let s = &self.settings;
+        if assigner.n_bins() != s.n_bins || assigner.dim() != s.dim || assigner.epsilon().to_bits() != s.epsilon.to_bits() || assigner.reference_points_sha256() != s.reference_points_sha256 {
+            return Err(EstimatorError::Mismatch("the soft assigner's W or ε differs from the accumulator's settings".into()));
+        }
+        let d = s.dim;
+        if rows.len() % d != 0 {
+            return Err(EstimatorError::Shape { got: rows.len(), dim: d });
+        }
+        let count = rows.len() / d;
+        if labels.len() != self.sets.len() {
+            return Err(EstimatorError::Labels { set: "*".into(), reason: format!("{} label batches for {} label sets", labels.len(), self.sets.len()) });
+        }
+        for (set, batch) in self.sets.iter().zip(labels) {
+            let check = |ids: &[u32], what: &str| -> Result<(), EstimatorError> {
+                if ids.len() != count {
+                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("{} {what} for {count} rows", ids.len()) });
+                }
+                if let Some(bad) = ids.iter().find(|&&id| id as usize >= set.index.len()) {
+                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("label id {bad} is not in the index ({} labels)", set.index.len()) });
+                }
+                Ok(())
+            };
+            check(batch.ids, "labels")?;
+            match (set.null.is_some(), batch.null_ids) {
+                (true, Some(ids)) => check(ids, "null labels")?,
+                (false, None) => {}
+                (true, None) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "the set keeps a null but no permuted labels were given".into() }),
+                (false, Some(_)) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "permuted labels given for a set without a null".into() }),
+            }
+        }
+        let want_row_entropy = self.sets.iter().any(|s| s.counts_complete && s.spec.min_count <= 1);
+        let n = s.n_bins;
+        for start in (0..count).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(count);
+            let assigned = match assigner.assign(rows.slice(start * d..end * d), self.positions, want_row_entropy) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.poisoned = start > 0;
+                    return Err(e);
+                }
+            };
+            for (c, v) in self.counts.iter_mut().zip(&assigned.column_sums) {
+                *c += v;
+            }
+            let mut jobs: Vec<SideJob<'_>> = Vec::new();
+            for (set, batch) in self.sets.iter_mut().zip(labels) {
+                jobs.push(SideJob { side: &mut set.real, ids: &batch.ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
+                if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
+                    jobs.push(SideJob { side: null, ids: &ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
+                }
+            }
+            let row_entropy = assigned.row_entropy.as_deref();
+            let failures: Vec<String> = jobs
+                .into_par_iter()
+                .filter_map(|job| {
+                    job.side
+                        .absorb(job.ids, &assigned.p, n, row_entropy, job.index, job.counts_complete, job.spec)
+                        .err()
+                        .map(|e| format!("label set {:?}: {e}", job.spec.name))
+                })
+                .collect();
+            self.positions += (end - start) as u64;
+            if let Some(first) = failures.into_iter().next() {
+                self.poisoned = true;
+                return Err(EstimatorError::Corrupt(first));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<(), EstimatorError> {
+        if self.poisoned {
+            return Err(EstimatorError::Corrupt("an earlier update failed part-way; these statistics are incomplete".into()));
+        }
+        Ok(())
+    }
+
+    /// H(Z), and for every label set I(X; Z), its null and the tallies, in efficiency units.
+    pub fn estimate(&self) -> Result<Estimate, EstimatorError> {
+        self.check_usable()?;
+        if self.positions == 0 {
+            return Err(EstimatorError::Corrupt("no positions were accumulated".into()));
+        }
+        let n = self.settings.n_bins;
+        let entropy = entropy_efficiency(&self.counts);
+        let label_sets = self
+            .sets
+            .iter()
+            .map(|set| {
+                let real = set.real.conditional(n, &set.spec, &set.index);
+                let null = set.null.as_ref().map(|s| s.conditional(n, &set.spec, &set.index).value);
+                let mi = entropy - real.value;
+                let null_mi = null.map(|c| entropy - c);
+                LabelEstimate {
+                    name: set.spec.name.clone(),
+                    weighting: set.spec.weighting,
+                    min_count: set.spec.min_count,
+                    mutual_information: mi,
+                    null_mutual_information: null_mi,
+                    corrected_mutual_information: null_mi.map(|v| mi - v),
+                    regularity: (entropy > 0.0).then(|| mi / entropy),
+                    conditional_entropy: real.value,
+                    distinct_labels: if set.counts_complete { set.index.counts().iter().filter(|&&c| c > 0).count() as u64 } else { real.seen },
+                    kept_labels: real.kept,
+                    kept_positions: real.kept_positions,
+                    repeated_labels: real.repeated,
+                    singleton_labels: real.singletons,
+                    per_label: real.per_label,
+                }
+            })
+            .collect();
+        Ok(Estimate {
+            entropy,
+            positions: self.positions,
+            n_bins: n,
+            dim: self.settings.dim,
+            epsilon: self.settings.epsilon,
+            calibration: self.settings.calibration.clone(),
+            reference_points_sha256: self.settings.reference_points_sha256.clone(),
+            label_sets,
+        })
+    }
+
+    /// The state as plain data, for a store to write.
+    pub fn to_partial(&self) -> Result<PartialState, EstimatorError> {
+        self.check_usable()?;
+        Ok(PartialState {
+            format_version: PARTIAL_FORMAT_VERSION,
+            settings: self.settings.clone(),
+            positions: self.positions,
+            counts: self.counts.clone(),
+            label_sets: self
+                .sets
+                .iter()
+                .map(|set| PartialLabelSet {
+                    spec: set.spec.clone(),
+                    counts_complete: set.counts_complete,
+                    fingerprint: set.fingerprint.clone(),
+                    key_values: set.index.values().to_vec(),
+                    key_offsets: set.index.offsets().iter().map(|&o| o as u64).collect(),
+                    key_counts: set.index.counts().to_vec(),
+                    real: set.real.to_partial(),
+                    null: set.null.as_ref().map(Side::to_partial),
+                })
+                .collect(),
+        })
+    }
+
+    /// Rebuilds an accumulator from plain data, checking every length and id.
+    pub fn from_partial(p: PartialState) -> Result<Self, EstimatorError> {
+        if p.format_version != PARTIAL_FORMAT_VERSION {
+            return Err(EstimatorError::Corrupt(format!("format version {} (this build reads {PARTIAL_FORMAT_VERSION})", p.format_version)));
+        }
+        let n = p.settings.n_bins;
+        if p.counts.len() != n || n < 2 {
+            return Err(EstimatorError::Corrupt(format!("{} bin counts for n_bins {n}", p.counts.len())));
+        }
+        if p.counts.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(EstimatorError::Corrupt("bin counts are negative or not finite".into()));
+        }
+        let mut acc = Accumulator::new(p.settings);
+        acc.positions = p.positions;
+        acc.counts = p.counts;
+        for set in p.label_sets {
+            let name = set.spec.name.clone();
+            let offsets = set.key_offsets.iter().map(|&o| o as usize).collect();
+            let index = LabelIndex::from_parts(set.key_values, offsets, set.key_counts).map_err(|e| EstimatorError::Corrupt(format!("label set {name:?}: {e}")))?;
+            if set.counts_complete && set.fingerprint.as_deref() != Some(index.fingerprint().as_str()) {
+                return Err(EstimatorError::Corrupt(format!("label set {name:?}: the label counts do not match their recorded fingerprint")));
+            }
+            if set.spec.null != set.null.is_some() {
+                return Err(EstimatorError::Corrupt(format!("label set {name:?}: null statistics present/absent against its settings")));
+            }
+            let len = index.len();
+            let per_label = set.spec.per_label;
+            let real = Side::from_partial(set.real, n, len, per_label, &name)?;
+            let null = set.null.map(|s| Side::from_partial(s, n, len, per_label, &name)).transpose()?;
+            if acc.sets.iter().any(|s| s.spec.name == name) {
+                return Err(EstimatorError::Corrupt(format!("label set {name:?} appears twice")));
+            }
+            acc.sets.push(LabelSet { spec: set.spec, index, counts_complete: set.counts_complete, fingerprint: set.fingerprint, real, null });
+        }
+        Ok(acc)
+    }
+
+    /// Adds `other`'s statistics. Refuses partials made with different W, ε, n, d, calibration,
+    /// label sets, settings or (for complete counts) different pre-pass counts.
+    pub fn merge(&mut self, other: &Accumulator) -> Result<(), EstimatorError> {
+        self.check_usable()?;
+        other.check_usable()?;
+        let (a, b) = (&self.settings, &other.settings);
+        let differ = |what: &str, x: String, y: String| Err(EstimatorError::Mismatch(format!("{what} differs: {x} vs {y}")));
+        if a.reference_points_sha256 != b.reference_points_sha256 {
+            return differ("reference points (sha256)", a.reference_points_sha256.clone(), b.reference_points_sha256.clone());
+        }
+        if a.n_bins != b.n_bins || a.dim != b.dim {
+            return differ("shape (n_bins × dim)", format!("{}×{}", a.n_bins, a.dim), format!("{}×{}", b.n_bins, b.dim));
+        }
+        if a.epsilon.to_bits() != b.epsilon.to_bits() || a.calibration != b.calibration {
+            return differ("epsilon", format!("{} ({})", a.epsilon, a.calibration), format!("{} ({})", b.epsilon, b.calibration));
+        }
+        let names = |acc: &Accumulator| acc.sets.iter().map(|s| s.spec.name.clone()).collect::<Vec<_>>().join(",");
+        if self.sets.len() != other.sets.len() || self.sets.iter().zip(&other.sets).any(|(x, y)| x.spec.name != y.spec.name) {
+            return differ("label sets", names(self), names(other));
+        }
+        for (x, y) in self.sets.iter().zip(&other.sets) {
+            if x.spec != y.spec {
+                return differ(&format!("label set {:?} settings", x.spec.name), format!("{:?}", x.spec), format!("{:?}", y.spec));
+            }
+            if x.counts_complete != y.counts_complete || x.fingerprint != y.fingerprint {
+                return differ(&format!("label set {:?} pre-pass counts", x.spec.name), format!("{:?}", x.fingerprint), format!("{:?}", y.fingerprint));
+            }
+        }
+        let n = self.settings.n_bins;
+        for (x, y) in self.sets.iter_mut().zip(&other.sets) {
+            let map: Vec<u32> = if x.counts_complete {
+                (0..y.index.len() as u32).collect()
+            } else {
+                // Streaming indexes differ: map by key, and carry the other side's tallies over.
+                (0..y.index.len() as u32)
+                    .map(|oid| {
+                        let id = x.index.insert(y.index.key(oid));
+                        x.index.add_count(id, y.index.count(oid));
+                        id
+                    })
+                    .collect()
+            };
+            let len = x.index.len();
+            x.real.merge(&y.real, &map, n, len);
+            if let (Some(xn), Some(yn)) = (x.null.as_mut(), y.null.as_ref()) {
+                xn.merge(yn, &map, n, len);
+            }
+        }
+        self.positions += other.positions;
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        Ok(())
+    }
+}
+
+/// Plain-data form of an accumulator (see the store crate for the file format).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialState {
+    pub format_version: u32,
+    pub settings: Settings,
+    pub positions: u64,
+    pub counts: Vec<f64>,
+    pub label_sets: Vec<PartialLabelSet>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialLabelSet {
+    pub spec: LabelSetSpec,
+    pub counts_complete: bool,
+    pub fingerprint: Option<String>,
+    pub key_values: Vec<i64>,
+    pub key_offsets: Vec<u64>,
+    pub key_counts: Vec<u64>,
+    pub real: PartialSide,
+    pub null: Option<PartialSide>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialSide {
+    pub slot_ids: Vec<u32>,
+    pub slot_n: Vec<u64>,
+    pub sums: Vec<f64>,
+    pub singleton_h_sum: f64,
+    pub singleton_count: u64,
+    pub singleton_ids: Vec<u32>,
+    pub singleton_h: Vec<f64>,
+}
+
+/// Results in efficiency units (nats / ln n).
+#[derive(Clone, Debug, Serialize)]
+pub struct Estimate {
+    pub entropy: f64,
+    pub positions: u64,
+    pub n_bins: usize,
+    pub dim: usize,
+    pub epsilon: f64,
+    pub calibration: String,
+    pub reference_points_sha256: String,
+    pub label_sets: Vec<LabelEstimate>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LabelEstimate {
+    pub name: String,
+    pub weighting: Weighting,
+    pub min_count: u64,
+    pub mutual_information: f64,
+    pub null_mutual_information: Option<f64>,
+    /// I − I_null.
+    pub corrected_mutual_information: Option<f64>,
+    /// I / H (None when H = 0).
+    pub regularity: Option<f64>,
+    /// Σ_x ω_x H(Z | X = x).
+    pub conditional_entropy: f64,
+    pub distinct_labels: u64,
+    pub kept_labels: u64,
+    pub kept_positions: u64,
+    /// Labels that hold an n-vector of sums.
+    pub repeated_labels: u64,
+    /// Labels counted once by the pre-pass, held as scalars.
+    pub singleton_labels: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_label: Option<Vec<PerLabel>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PerLabel {
+    pub key: Vec<i64>,
+    pub count: u64,
+    pub entropy: f64,
+}

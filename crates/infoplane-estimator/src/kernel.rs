@@ -1,0 +1,346 @@
+//! Soft assignment p = softmax(z̄Wᵀ/ε), row by row, on f32/f16/bf16 input.
+//!
+//! The matrix product runs on the raw rows (no normalised copy) and each row of scores is scaled
+//! by 1/(ε‖z‖) afterwards. Work is cut into fixed chunks of [`CHUNK_ROWS`] rows, each done by one
+//! single-threaded GEMM call, so every row's numbers are the same whatever the thread count.
+
+use crate::reference::ReferencePoints;
+use crate::EstimatorError;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+pub(crate) const CHUNK_ROWS: usize = 256;
+/// Probabilities are clipped here before the logarithm, as soft_h does.
+pub(crate) const CLIP: f64 = 1e-9;
+
+/// A borrowed batch of rows, row-major, in the model's dtype.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    BF16(&'a [bf16]),
+}
+
+impl<'a> Rows<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.len(),
+            Rows::F16(v) => v.len(),
+            Rows::BF16(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Rows<'a> {
+        match self {
+            Rows::F32(v) => Rows::F32(&v[range]),
+            Rows::F16(v) => Rows::F16(&v[range]),
+            Rows::BF16(v) => Rows::BF16(&v[range]),
+        }
+    }
+}
+
+/// W (transposed for the product) with 1/ε: everything needed to turn rows into soft assignments.
+pub struct SoftAssigner {
+    n: usize,
+    d: usize,
+    w_t: Vec<f32>, // [d, n]
+    epsilon: f64,
+    sha256: String,
+}
+
+/// One block of soft assignments and what the accumulator needs from it.
+#[derive(Debug)]
+pub(crate) struct Assigned {
+    /// [rows, n] row-major.
+    pub p: Vec<f32>,
+    /// Σ over rows of p, per bin, summed chunk by chunk in a fixed order.
+    pub column_sums: Vec<f64>,
+    /// H(p_i) in nats with the clip, when asked for (labels seen once need it).
+    pub row_entropy: Option<Vec<f64>>,
+}
+
+impl SoftAssigner {
+    pub fn new(w: &ReferencePoints, epsilon: f64) -> Result<Self, EstimatorError> {
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(EstimatorError::Calibration(format!("epsilon must be positive, got {epsilon}")));
+        }
+        let (n, d) = (w.n(), w.dim());
+        let mut w_t = vec![0f32; n * d];
+        for (j, row) in w.rows().chunks_exact(d).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                w_t[c * n + j] = v;
+            }
+        }
+        Ok(SoftAssigner { n, d, w_t, epsilon, sha256: w.sha256().to_string() })
+    }
+    pub fn n_bins(&self) -> usize {
+        self.n
+    }
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+    pub fn reference_points_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Soft assignments of `rows` ([len/d, d]). `first_position` only names rows in errors.
+    pub(crate) fn assign(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool) -> Result<Assigned, EstimatorError> {
+        let d = self.d;
+        if rows.len() % d != 0 {
+            return Err(EstimatorError::Shape { got: rows.len(), dim: d });
+        }
+        let count = rows.len() / d;
+        let n = self.n;
+        let mut p = vec![0f32; count * n];
+        let mut row_entropy = if want_row_entropy { Some(vec![0f64; count]) } else { None };
+        let chunk_sums: Vec<Result<Vec<f64>, EstimatorError>> = match row_entropy.as_mut() {
+            Some(h) => p
+                .par_chunks_mut(CHUNK_ROWS * n)
+                .zip(h.par_chunks_mut(CHUNK_ROWS))
+                .enumerate()
+                .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h)))
+                .collect(),
+            None => p
+                .par_chunks_mut(CHUNK_ROWS * n)
+                .enumerate()
+                .map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None))
+                .collect(),
+        };
+        let mut column_sums = vec![0f64; n];
+        for sums in chunk_sums {
+            for (a, b) in column_sums.iter_mut().zip(sums?) {
+                *a += b;
+            }
+        }
+        Ok(Assigned { p, column_sums, row_entropy })
+    }
+
+    fn assign_chunk(
+        &self,
+        rows: Rows<'_>,
+        chunk: usize,
+        first_position: u64,
+        out: &mut [f32],
+        row_entropy: Option<&mut [f64]>,
+    ) -> Result<Vec<f64>, EstimatorError> {
+        let (n, d) = (self.n, self.d);
+        let m = out.len() / n;
+        let start = chunk * CHUNK_ROWS;
+        let widened;
+        let z: &[f32] = match rows.slice(start * d..(start + m) * d) {
+            Rows::F32(v) => v,
+            Rows::F16(v) => {
+                let mut buf = vec![0f32; v.len()];
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, &mut buf);
+                widened = buf;
+                &widened
+            }
+            Rows::BF16(v) => {
+                let mut buf = vec![0f32; v.len()];
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, &mut buf);
+                widened = buf;
+                &widened
+            }
+        };
+        // Row scales 1/(ε‖z‖), with the norm summed in f64 so large finite rows do not overflow.
+        let mut scale = vec![0f32; m];
+        for (i, row) in z.chunks_exact(d).enumerate() {
+            let sq: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            if !sq.is_finite() || sq == 0.0 {
+                return Err(EstimatorError::BadRow {
+                    position: first_position + (start + i) as u64,
+                    reason: if sq == 0.0 { "zero vector (cannot be normalised)" } else { "non-finite value (NaN or Inf)" },
+                });
+            }
+            scale[i] = (1.0 / (self.epsilon * sq.sqrt())) as f32;
+        }
+        // SAFETY: all pointers come from slices of exactly the sizes gemm reads and writes:
+        // z is [m, d] row-major, w_t is [d, n] row-major, out is [m, n] row-major.
+        unsafe {
+            gemm::gemm(
+                m, n, d,
+                out.as_mut_ptr(), 1, n as isize, false,
+                z.as_ptr(), 1, d as isize,
+                self.w_t.as_ptr(), 1, n as isize,
+                0.0, 1.0, false, false, false,
+                gemm::Parallelism::None,
+            );
+        }
+        softmax_rows(out, n, &scale);
+        let mut sums = vec![0f64; n];
+        for row in out.chunks_exact(n) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+        if let Some(h) = row_entropy {
+            for (h, row) in h.iter_mut().zip(out.chunks_exact(n)) {
+                *h = row_entropy_nats(row);
+            }
+        }
+        Ok(sums)
+    }
+}
+
+/// Efficiency-normalised entropy H(q)/ln n of a vector of non-negative sums (normalised by their
+/// total, clipped at 1e-9 before the log, as soft_h's `_h_from_counts`).
+pub fn entropy_efficiency(sums: &[f64]) -> f64 {
+    let total: f64 = sums.iter().sum();
+    let mut h = 0.0;
+    for &s in sums {
+        let q = s / total;
+        h -= q * q.max(CLIP).ln();
+    }
+    h / (sums.len() as f64).ln()
+}
+
+/// H(p) in nats of one soft-assignment row (already sums to 1 up to rounding).
+fn row_entropy_nats(row: &[f32]) -> f64 {
+    let total: f64 = row.iter().map(|&v| v as f64).sum();
+    let mut h = 0.0f64;
+    for &v in row {
+        let q = v as f64 / total;
+        h -= q * fast_ln(q.max(CLIP) as f32) as f64;
+    }
+    h
+}
+
+fn softmax_rows(scores: &mut [f32], n: usize, scale: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected on this CPU.
+            unsafe { softmax_rows_avx2(scores, n, scale) };
+            return;
+        }
+    }
+    softmax_rows_generic(scores, n, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_rows_avx2(scores: &mut [f32], n: usize, scale: &[f32]) {
+    softmax_rows_generic(scores, n, scale)
+}
+
+#[inline(always)]
+fn softmax_rows_generic(scores: &mut [f32], n: usize, scale: &[f32]) {
+    for (row, &s) in scores.chunks_exact_mut(n).zip(scale) {
+        let mut max = f32::NEG_INFINITY;
+        for v in row.iter_mut() {
+            *v *= s;
+            max = max.max(*v);
+        }
+        let mut sum = 0f32;
+        for v in row.iter_mut() {
+            *v = fast_exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+/// e^x for x ≤ 0 (Cephes expf polynomial after Cody–Waite reduction; ≤ 2 ulp). Branch-free so the
+/// softmax loop vectorises. Inputs below −87 give e^−87 (≈1.6e−38) instead of a denormal.
+#[inline(always)]
+pub(crate) fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    let x = x.max(-87.0);
+    let t = x * LOG2E;
+    let k = (t + 12_582_912.0) - 12_582_912.0; // round to nearest
+    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let er = p * r * r + r + 1.0;
+    er * f32::from_bits((((k as i32) + 127) as u32) << 23)
+}
+
+/// ln x for positive normal x (Cephes logf; ≤ 2 ulp), branch-free.
+#[inline(always)]
+pub(crate) fn fast_ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
+    let mut m = f32::from_bits((bits & 0x807f_ffff) | 0x3f00_0000); // [0.5, 1)
+    let small = m < std::f32::consts::FRAC_1_SQRT_2;
+    e -= small as i32;
+    m = if small { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let mut y = 7.037_683_6e-2f32;
+    y = y * m - 1.151_461e-1;
+    y = y * m + 1.167_699_9e-1;
+    y = y * m - 1.242_014_1e-1;
+    y = y * m + 1.424_932_3e-1;
+    y = y * m - 1.666_805_8e-1;
+    y = y * m + 2.000_071_4e-1;
+    y = y * m - 2.499_999_4e-1;
+    y = y * m + 3.333_333e-1;
+    y = y * m * z;
+    let ef = e as f32;
+    y += -2.121_944_4e-4 * ef;
+    y += -0.5 * z;
+    m + y + 0.693_359_4 * ef
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_and_ln_match_std_to_a_few_ulp() {
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let (a, b) = (fast_exp(x), x.exp());
+            assert!(((a - b) / b).abs() < 3e-7, "exp({x}): {a} vs {b}");
+            x += 0.0173;
+        }
+        let mut x = 1e-9f32;
+        while x < 1.0 {
+            let (a, b) = (fast_ln(x) as f64, (x as f64).ln());
+            assert!((a - b).abs() < 3e-7 * b.abs().max(1.0), "ln({x}): {a} vs {b}");
+            x *= 1.013;
+        }
+    }
+
+    #[test]
+    fn rows_are_softmaxes_and_bad_rows_are_named() {
+        let w = ReferencePoints::from_seed(1, 10, 8).unwrap();
+        let a = SoftAssigner::new(&w, 0.1).unwrap();
+        let mut z: Vec<f32> = (0..8 * 600).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+        let out = a.assign(Rows::F32(&z), 0, true).unwrap();
+        for row in out.p.chunks(10) {
+            let s: f32 = row.iter().sum();
+            assert!((s - 1.0).abs() < 1e-5);
+        }
+        assert!((out.column_sums.iter().sum::<f64>() - 600.0).abs() < 1e-3);
+        z[8 * 300..8 * 301].fill(0.0);
+        let err = a.assign(Rows::F32(&z), 1000, false).unwrap_err().to_string();
+        assert!(err.contains("row 1300") && err.contains("zero"), "{err}");
+        z[8 * 300] = f32::NAN;
+        let err = a.assign(Rows::F32(&z), 0, false).unwrap_err().to_string();
+        assert!(err.contains("row 300") && err.contains("non-finite"), "{err}");
+    }
+
+    #[test]
+    fn half_precision_input_matches_f32_of_the_same_values() {
+        let w = ReferencePoints::from_seed(2, 16, 32).unwrap();
+        let a = SoftAssigner::new(&w, 0.05).unwrap();
+        let z16: Vec<f16> = (0..32 * 50).map(|i| f16::from_f32(((i * 31) % 17) as f32 / 7.0 - 1.1)).collect();
+        let z32: Vec<f32> = z16.iter().map(|v| v.to_f32()).collect();
+        let zb: Vec<bf16> = z32.iter().map(|&v| bf16::from_f32(v)).collect();
+        let zb32: Vec<f32> = zb.iter().map(|v| v.to_f32()).collect();
+        assert_eq!(a.assign(Rows::F16(&z16), 0, false).unwrap().p, a.assign(Rows::F32(&z32), 0, false).unwrap().p);
+        assert_eq!(a.assign(Rows::BF16(&zb), 0, false).unwrap().p, a.assign(Rows::F32(&zb32), 0, false).unwrap().p);
+    }
+}
