@@ -1,1 +1,37 @@
-fn main() {}
+//! `infoplane`: the command line. Parses flags, reads and writes files through the store, and
+//! hands numbers to the estimator. Every failure exits with code 2 and one line naming its cause.
+
+mod estimate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "infoplane", version, about = "Places language models on the information-bottleneck plane (Conklin et al., ICLR 2026).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// H(Z) and I(X; Z) with shuffled nulls for embeddings you already have (.npy).
+    Estimate(estimate::EstimateArgs),
+    /// Merge partial statistics written by `estimate --partial-output` into one result.
+    MergePartials(estimate::MergeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Estimate(args) => estimate::run(args),
+        Command::MergePartials(args) => estimate::merge(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

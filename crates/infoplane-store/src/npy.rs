@@ -1,0 +1,209 @@
+//! NumPy `.npy` (format 1.0–3.0): little-endian numeric arrays in C order. Anything else is an
+//! error that says what was found.
+
+use crate::{write_atomic_with, StoreError};
+use half::f16;
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NpyData {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    I32(Vec<i32>),
+    I16(Vec<i16>),
+    I8(Vec<i8>),
+    U64(Vec<u64>),
+    U32(Vec<u32>),
+    U16(Vec<u16>),
+    U8(Vec<u8>),
+}
+
+impl NpyData {
+    /// numpy's spelling of the dtype, for messages.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            NpyData::F32(_) => "float32",
+            NpyData::F16(_) => "float16",
+            NpyData::F64(_) => "float64",
+            NpyData::I64(_) => "int64",
+            NpyData::I32(_) => "int32",
+            NpyData::I16(_) => "int16",
+            NpyData::I8(_) => "int8",
+            NpyData::U64(_) => "uint64",
+            NpyData::U32(_) => "uint32",
+            NpyData::U16(_) => "uint16",
+            NpyData::U8(_) => "uint8",
+        }
+    }
+
+    /// The values as i64 when the dtype is an integer type (uint64 above i64::MAX is refused).
+    pub fn to_i64(&self) -> Option<Result<Vec<i64>, String>> {
+        let v = match self {
+            NpyData::I64(v) => v.clone(),
+            NpyData::I32(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::I16(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::I8(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::U32(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::U16(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::U8(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::U64(v) => {
+                return Some(
+                    v.iter()
+                        .map(|&x| i64::try_from(x).map_err(|_| format!("uint64 value {x} does not fit in int64")))
+                        .collect(),
+                )
+            }
+            _ => return None,
+        };
+        Some(Ok(v))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: NpyData,
+}
+
+pub fn read_npy(path: &Path) -> Result<NpyArray, StoreError> {
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    parse_npy(&bytes).map_err(|reason| StoreError::Npy { path: path.to_path_buf(), reason })
+}
+
+/// Parses the bytes of a `.npy` file. Never panics; every refusal says why.
+pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("missing the \\x93NUMPY magic".into());
+    }
+    let major = bytes[6];
+    let (header_len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err("truncated header".into());
+            }
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        v => return Err(format!("unsupported format version {v}")),
+    };
+    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or("header runs past the end of the file")?;
+    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text")?;
+    let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
+    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
+    let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
+    if fortran.trim() != "False" {
+        return Err("Fortran-ordered arrays are not supported (save with np.ascontiguousarray)".into());
+    }
+    let shape_text = dict_value(header, "shape").ok_or("header has no 'shape'")?;
+    let shape_text = shape_text.trim();
+    let inner = shape_text.strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(|| format!("bad shape {shape_text}"))?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| format!("bad shape {shape_text}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or("shape overflows")?;
+    let (kind, size) = match descr.as_bytes().first() {
+        Some(b'<') | Some(b'|') | Some(b'=') => (descr.get(1..).unwrap_or(""), descr.get(2..).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0)),
+        Some(b'>') => return Err(format!("big-endian dtype {descr} is not supported")),
+        _ => return Err(format!("unsupported dtype {descr}")),
+    };
+    let body = &bytes[end..];
+    let need = count.checked_mul(size.max(1)).ok_or("shape overflows")?;
+    if body.len() != need {
+        return Err(format!("shape {shape:?} of {descr} needs {need} data bytes, the file has {}", body.len()));
+    }
+    macro_rules! read {
+        ($t:ty, $variant:ident) => {
+            NpyData::$variant(body.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect())
+        };
+    }
+    let data = match kind {
+        "f4" => read!(f32, F32),
+        "f8" => read!(f64, F64),
+        "f2" => NpyData::F16(body.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
+        "i8" => read!(i64, I64),
+        "i4" => read!(i32, I32),
+        "i2" => read!(i16, I16),
+        "i1" => read!(i8, I8),
+        "u8" => read!(u64, U64),
+        "u4" => read!(u32, U32),
+        "u2" => read!(u16, U16),
+        "u1" | "b1" => read!(u8, U8),
+        _ => return Err(format!("unsupported dtype {descr}")),
+    };
+    Ok(NpyArray { shape, data })
+}
+
+/// The text after `'key':` up to the next top-level comma (a tuple counts as one value).
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let at = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = &header[at + key.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?;
+    let mut depth = 0;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' | '}' if depth == 0 => return Some(&rest[..i]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Writes a C-order little-endian float32 array, atomically.
+pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), StoreError> {
+    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Pad so the data starts on a 64-byte boundary, newline-terminated, as numpy does.
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    write_atomic_with(path, |w| {
+        w.write_all(b"\x93NUMPY\x01\x00")?;
+        w.write_all(&(header.len() as u16).to_le_bytes())?;
+        w.write_all(header.as_bytes())?;
+        for v in data {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.5).collect();
+        write_npy_f32(&path, &[3, 4], &data).unwrap();
+        let back = read_npy(&path).unwrap();
+        assert_eq!(back.shape, vec![3, 4]);
+        assert_eq!(back.data, NpyData::F32(data));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        assert!(parse_npy(&bytes).unwrap_err().contains("needs 48 data bytes"));
+        assert!(parse_npy(b"hello").is_err());
+        let lying = b"\x93NUMPY\x01\x00\xff\xff{'descr'";
+        assert!(parse_npy(lying).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let mut with_magic = b"\x93NUMPY\x01\x00".to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = parse_npy(&bytes);
+            let _ = parse_npy(&with_magic);
+        }
+    }
+}
