@@ -50,6 +50,10 @@ pub struct EstimateArgs {
     /// Also write the mergeable partial statistics (safetensors).
     #[arg(long, value_name = "FILE")]
     partial_output: Option<PathBuf>,
+    /// Rows per accumulator update (bounds working memory; results do not depend on it beyond
+    /// floating-point summation order).
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_rows: u64,
     #[arg(long, value_name = "OUT.json")]
     output: PathBuf,
 }
@@ -152,9 +156,10 @@ pub fn run(args: EstimateArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} positions, {per_sec}, ETA {eta}").expect("valid template"),
     );
     progress.set_message("estimate");
-    const STEP: usize = 65_536;
-    for start in (0..rows).step_by(STEP) {
-        let end = (start + STEP).min(rows);
+    let step = args.batch_rows as usize;
+    let started = std::time::Instant::now();
+    for start in (0..rows).step_by(step) {
+        let end = (start + step).min(rows);
         let batches: Vec<LabelBatch<'_>> = labels.iter().zip(&null_ids).map(|(l, n)| LabelBatch { ids: &l.ids[start..end], null_ids: Some(&n[start..end]) }).collect();
         let slice = match &embeddings {
             Embeddings::F32(v) => Rows::F32(&v[start * dim..end * dim]),
@@ -164,6 +169,12 @@ pub fn run(args: EstimateArgs) -> Result<()> {
         progress.set_position(end as u64);
     }
     progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "estimated {rows} positions × {} label sets (with nulls) in {seconds:.3} s: {:.0} positions/s",
+        labels.len(),
+        rows as f64 / seconds
+    );
 
     let estimate = acc.estimate()?;
     let mut out = result_json(&estimate);

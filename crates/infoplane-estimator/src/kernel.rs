@@ -10,6 +10,8 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 
 pub(crate) const CHUNK_ROWS: usize = 256;
+const LANES: usize = 16;
+
 /// Probabilities are clipped here before the logarithm, as soft_h does.
 pub(crate) const CLIP: f64 = 1e-9;
 
@@ -150,7 +152,11 @@ impl SoftAssigner {
         // Row scales 1/(ε‖z‖), with the norm summed in f64 so large finite rows do not overflow.
         let mut scale = vec![0f32; m];
         for (i, row) in z.chunks_exact(d).enumerate() {
-            let sq: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let mut sq = sum_of_squares(row) as f64;
+            if sq.is_infinite() && row.iter().all(|v| v.is_finite()) {
+                // Finite but huge values overflowed f32: redo this row in f64.
+                sq = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            }
             if !sq.is_finite() || sq == 0.0 {
                 return Err(EstimatorError::BadRow {
                     position: first_position + (start + i) as u64,
@@ -201,18 +207,34 @@ pub fn entropy_efficiency(sums: &[f64]) -> f64 {
 
 /// H(p) in nats of one soft-assignment row (already sums to 1 up to rounding).
 fn row_entropy_nats(row: &[f32]) -> f64 {
-    let total: f64 = row.iter().map(|&v| v as f64).sum();
-    let mut h = 0.0f64;
-    for &v in row {
-        let q = v as f64 / total;
-        h -= q * fast_ln(q.max(CLIP) as f32) as f64;
+    let mut total = [0f64; LANES];
+    let mut acc = [0f64; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for ((t, a), &v) in total.iter_mut().zip(acc.iter_mut()).zip(c) {
+            *t += v as f64;
+            *a += v as f64 * fast_ln(v.max(CLIP as f32)) as f64;
+        }
     }
-    h
+    let mut t: f64 = total.iter().sum();
+    let mut a: f64 = acc.iter().sum();
+    for &v in tail {
+        t += v as f64;
+        a += v as f64 * fast_ln(v.max(CLIP as f32)) as f64;
+    }
+    // Σ q ln q with q = p/t: (Σ p ln p)/t − ln t.
+    -(a / t - t.ln())
 }
 
 fn softmax_rows(scores: &mut [f32], n: usize, scale: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was just detected on this CPU.
+            unsafe { softmax_rows_avx512(scores, n, scale) };
+            return;
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the features were just detected on this CPU.
             unsafe { softmax_rows_avx2(scores, n, scale) };
@@ -223,25 +245,61 @@ fn softmax_rows(scores: &mut [f32], n: usize, scale: &[f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_rows_avx512(scores: &mut [f32], n: usize, scale: &[f32]) {
+    softmax_rows_generic(scores, n, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn softmax_rows_avx2(scores: &mut [f32], n: usize, scale: &[f32]) {
     softmax_rows_generic(scores, n, scale)
 }
 
+/// Σ v² with LANES independent accumulators, so the reduction vectorises.
+fn sum_of_squares(row: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v * v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().map(|v| v * v).sum::<f32>()
+}
+
 #[inline(always)]
 fn softmax_rows_generic(scores: &mut [f32], n: usize, scale: &[f32]) {
     for (row, &s) in scores.chunks_exact_mut(n).zip(scale) {
-        let mut max = f32::NEG_INFINITY;
-        for v in row.iter_mut() {
+        let mut max = [f32::NEG_INFINITY; LANES];
+        let mut tail_max = f32::NEG_INFINITY;
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (m, v) in max.iter_mut().zip(c.iter_mut()) {
+                *v *= s;
+                *m = if *v > *m { *v } else { *m };
+            }
+        }
+        for v in chunks.into_remainder() {
             *v *= s;
-            max = max.max(*v);
+            tail_max = tail_max.max(*v);
         }
-        let mut sum = 0f32;
-        for v in row.iter_mut() {
+        let max = max.iter().fold(tail_max, |a, &b| a.max(b));
+        let mut sum = [0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (a, v) in sum.iter_mut().zip(c.iter_mut()) {
+                *v = fast_exp(*v - max);
+                *a += *v;
+            }
+        }
+        let mut total: f32 = 0.0;
+        for v in chunks.into_remainder() {
             *v = fast_exp(*v - max);
-            sum += *v;
+            total += *v;
         }
-        let inv = 1.0 / sum;
+        let inv = 1.0 / (total + sum.iter().sum::<f32>());
         for v in row.iter_mut() {
             *v *= inv;
         }
