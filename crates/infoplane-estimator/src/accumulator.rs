@@ -669,6 +669,7 @@ pub struct LabelEstimate {
     pub name: String,
     pub weighting: Weighting,
     pub min_count: u64,
+    /// NaN (JSON null) when no label reaches min_count.
     pub mutual_information: f64,
     pub null_mutual_information: Option<f64>,
     /// I − I_null.
