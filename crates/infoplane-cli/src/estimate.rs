@@ -47,7 +47,8 @@ pub struct EstimateArgs {
     /// Write the W that was used, [n, d] float32.
     #[arg(long, value_name = "W.npy")]
     save_reference_points: Option<PathBuf>,
-    /// Also write the mergeable partial statistics (safetensors).
+    /// Also write the mergeable partial statistics (safetensors). Partials of different inputs
+    /// (shards of one corpus) merge by label key; each shard's null permutes within the shard.
     #[arg(long, value_name = "FILE")]
     partial_output: Option<PathBuf>,
     /// Rows per accumulator update (bounds working memory; results do not depend on it beyond
@@ -146,9 +147,12 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     let mut acc = Accumulator::new(Settings::new(&assigner, &calibration));
     let permutation = rng::permutation(rows, args.null_seed);
     let mut null_ids = Vec::with_capacity(labels.len());
+    // This file's label counts are complete for this file only: a partial meant to merge with
+    // other shards keeps a vector for every label (merged by key) instead of singleton scalars.
+    let counts_complete = args.partial_output.is_none();
     for l in &labels {
         let spec = LabelSetSpec { name: l.name.clone(), weighting, min_count, null: true, per_label: args.per_label };
-        acc.add_label_set(spec, l.index.clone(), true)?;
+        acc.add_label_set(spec, l.index.clone(), counts_complete)?;
         null_ids.push(permutation.iter().map(|&j| l.ids[j as usize]).collect::<Vec<u32>>());
     }
 
