@@ -192,6 +192,7 @@ def bench(args, workdir: str, harness: str, python: str | None) -> None:
         die(f"{binary} missing after cargo build --release: {build['stderr'][-500:]}")
 
     z_path, label_paths = make_workload(args, workdir)
+    os.sync()  # flush the freshly written inputs so their writeback does not overlap the timed runs
     w_path = os.path.join(workdir, "W.npy")
     ours_json = os.path.join(workdir, "ours.json")
 

@@ -1,6 +1,7 @@
 //! `infoplane`: the command line. Parses flags, reads and writes files through the store, and
 //! hands numbers to the estimator. Every failure exits with code 2 and one line naming its cause.
 
+mod demo;
 mod estimate;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The estimator on an embedded synthetic corpus with known structure (no files needed).
+    Demo(demo::DemoArgs),
     /// H(Z) and I(X; Z) with shuffled nulls for embeddings you already have (.npy).
     Estimate(estimate::EstimateArgs),
     /// Merge partial statistics written by `estimate --partial-output` into one result.
@@ -24,6 +27,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::MergePartials(args) => estimate::merge(args),
     };
