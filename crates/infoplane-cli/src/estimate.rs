@@ -41,6 +41,9 @@ pub struct EstimateArgs {
     /// Seed of the permutation behind the shuffled-label null.
     #[arg(long, default_value_t = 0)]
     null_seed: u64,
+    /// Skip the shuffled-label nulls (soft_h computes none; every I is then reported uncorrected).
+    #[arg(long, conflicts_with = "null_seed")]
+    no_null: bool,
     /// Also report H(Z | X = x) and N_x for every kept label.
     #[arg(long)]
     per_label: bool,
@@ -145,13 +148,13 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     let assigner = SoftAssigner::new(&w, epsilon)?;
 
     let mut acc = Accumulator::new(Settings::new(&assigner, &calibration));
-    let permutation = rng::permutation(rows, args.null_seed);
+    let permutation = if args.no_null { Vec::new() } else { rng::permutation(rows, args.null_seed) };
     let mut null_ids = Vec::with_capacity(labels.len());
     // This file's label counts are complete for this file only: a partial meant to merge with
     // other shards keeps a vector for every label (merged by key) instead of singleton scalars.
     let counts_complete = args.partial_output.is_none();
     for l in &labels {
-        let spec = LabelSetSpec { name: l.name.clone(), weighting, min_count, null: true, per_label: args.per_label };
+        let spec = LabelSetSpec { name: l.name.clone(), weighting, min_count, null: !args.no_null, per_label: args.per_label };
         acc.add_label_set(spec, l.index.clone(), counts_complete)?;
         null_ids.push(permutation.iter().map(|&j| l.ids[j as usize]).collect::<Vec<u32>>());
     }
@@ -164,7 +167,11 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     for start in (0..rows).step_by(step) {
         let end = (start + step).min(rows);
-        let batches: Vec<LabelBatch<'_>> = labels.iter().zip(&null_ids).map(|(l, n)| LabelBatch { ids: &l.ids[start..end], null_ids: Some(&n[start..end]) }).collect();
+        let batches: Vec<LabelBatch<'_>> = labels
+            .iter()
+            .zip(&null_ids)
+            .map(|(l, n)| LabelBatch { ids: &l.ids[start..end], null_ids: (!args.no_null).then(|| &n[start..end]) })
+            .collect();
         let slice = match &embeddings {
             Embeddings::F32(v) => Rows::F32(&v[start * dim..end * dim]),
             Embeddings::F16(v) => Rows::F16(&v[start * dim..end * dim]),
@@ -175,15 +182,16 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "estimated {rows} positions × {} label sets (with nulls) in {seconds:.3} s: {:.0} positions/s",
+        "estimated {rows} positions × {} label sets ({}) in {seconds:.3} s: {:.0} positions/s",
         labels.len(),
+        if args.no_null { "no nulls" } else { "with nulls" },
         rows as f64 / seconds
     );
 
     let estimate = acc.estimate()?;
     let mut out = result_json(&estimate);
     let provenance = out.as_object_mut().expect("object");
-    provenance.insert("null_seed".into(), json!(args.null_seed));
+    provenance.insert("null_seed".into(), if args.no_null { Value::Null } else { json!(args.null_seed) });
     provenance.insert("embeddings".into(), json!({"path": z_path, "sha256": file_sha256(z_path)?, "dtype": z_dtype, "shape": [rows, dim]}));
     provenance.insert(
         "reference_points".into(),

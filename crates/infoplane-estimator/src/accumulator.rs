@@ -119,6 +119,31 @@ pub struct Accumulator {
     counts: Vec<f64>,
     sets: Vec<LabelSet>,
     poisoned: bool,
+    /// Two reused soft-assignment buffers for the pipeline (not state: never serialised or merged).
+    scratch: [Scratch; 2],
+}
+
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    p: Vec<f32>,
+    h: Vec<f64>,
+}
+
+/// Adds rows `start..end` (whose soft assignments are `p`) to every label set's sums; the first
+/// failure, if any, as a message naming the set.
+fn absorb_block(sets: &mut [LabelSet], labels: &[LabelBatch<'_>], start: usize, end: usize, p: &[f32], row_entropy: Option<&[f64]>, n: usize) -> Option<String> {
+    let mut jobs: Vec<SideJob<'_>> = Vec::new();
+    for (set, batch) in sets.iter_mut().zip(labels) {
+        jobs.push(SideJob { side: &mut set.real, ids: &batch.ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
+        if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
+            jobs.push(SideJob { side: null, ids: &ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
+        }
+    }
+    jobs.into_par_iter()
+        .filter_map(|job| job.side.absorb(job.ids, p, n, row_entropy, job.index, job.counts_complete, job.spec).err().map(|e| format!("label set {:?}: {e}", job.spec.name)))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .next()
 }
 
 struct SideJob<'a> {
@@ -134,7 +159,42 @@ impl Side {
         Side { slots: vec![NO_SLOT; len], ..Default::default() }
     }
 
+    fn with_capacity(len: usize, repeated: usize, n: usize) -> Self {
+        Side { slots: vec![NO_SLOT; len], slot_ids: Vec::with_capacity(repeated), slot_n: Vec::with_capacity(repeated), sums: Vec::with_capacity(repeated * n), ..Default::default() }
+    }
+
+    /// Adds each row of `p` to the sums of its label (scalar terms for labels seen once).
     fn absorb(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was just detected on this CPU.
+                return unsafe { self.absorb_avx512(job_ids, p, n, row_entropy, index, counts_complete, spec) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the feature was just detected on this CPU.
+                return unsafe { self.absorb_avx2(job_ids, p, n, row_entropy, index, counts_complete, spec) };
+            }
+        }
+        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn absorb_avx512(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn absorb_avx2(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+    }
+
+    #[inline(always)]
+    fn absorb_rows(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
         if self.slots.len() < index.len() {
             self.slots.resize(index.len(), NO_SLOT);
         }
@@ -319,7 +379,7 @@ struct Conditional {
 impl Accumulator {
     pub fn new(settings: Settings) -> Self {
         let counts = vec![0.0; settings.n_bins];
-        Accumulator { settings, positions: 0, counts, sets: Vec::new(), poisoned: false }
+        Accumulator { settings, positions: 0, counts, sets: Vec::new(), poisoned: false, scratch: Default::default() }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -348,9 +408,12 @@ impl Accumulator {
         }
         let fingerprint = counts_complete.then(|| index.fingerprint());
         let len = index.len();
+        // With complete counts the labels that will hold vectors are known: allocate them once.
+        let repeated = if counts_complete { index.counts().iter().filter(|&&c| c >= spec.min_count.max(2)).count() } else { 0 };
+        let side = || Side::with_capacity(len, repeated, self.settings.n_bins);
         self.sets.push(LabelSet {
-            real: Side::new(len),
-            null: spec.null.then(|| Side::new(len)),
+            real: side(),
+            null: spec.null.then(side),
             spec,
             index,
             counts_complete,
@@ -409,41 +472,49 @@ impl Accumulator {
         }
         let want_row_entropy = self.sets.iter().any(|s| s.counts_complete && s.spec.min_count <= 1);
         let n = s.n_bins;
-        for start in (0..count).step_by(BLOCK_ROWS) {
-            let end = (start + BLOCK_ROWS).min(count);
-            let assigned = match assigner.assign(rows.slice(start * d..end * d), self.positions, want_row_entropy) {
-                Ok(a) => a,
-                Err(e) => {
-                    self.poisoned = start > 0;
+        // Pipeline: while block k's soft assignments are added to the label sums, block k + 1's are
+        // computed into the other buffer (rayon::join lets idle threads steal from either side).
+        let blocks: Vec<(usize, usize)> = (0..count).step_by(BLOCK_ROWS).map(|b| (b, (b + BLOCK_ROWS).min(count))).collect();
+        let Accumulator { sets, counts, positions, scratch, .. } = self;
+        let [buf_a, buf_b] = scratch;
+        let mut done = 0usize;
+        for k in 0..=blocks.len() {
+            let (current, previous) = if k % 2 == 0 { (&mut *buf_a, &*buf_b) } else { (&mut *buf_b, &*buf_a) };
+            let first_position = *positions + blocks.get(k).map_or(0, |&(start, _)| start as u64);
+            let assign = || -> Option<Result<Vec<f64>, EstimatorError>> {
+                let &(start, end) = blocks.get(k)?;
+                let Scratch { p, h } = current;
+                Some(assigner.assign_into(rows.slice(start * d..end * d), first_position, want_row_entropy, p, h))
+            };
+            let absorb = || -> Option<String> {
+                let &(start, end) = blocks.get(k.checked_sub(1)?)?;
+                absorb_block(sets, labels, start, end, &previous.p, want_row_entropy.then_some(previous.h.as_slice()), n)
+            };
+            let (assigned, failure) = rayon::join(assign, absorb);
+            if k > 0 {
+                done = blocks[k - 1].1;
+            }
+            if let Some(failure) = failure {
+                *positions += done as u64;
+                self.poisoned = true;
+                return Err(EstimatorError::Corrupt(failure));
+            }
+            match assigned {
+                Some(Ok(column_sums)) => {
+                    for (c, v) in counts.iter_mut().zip(&column_sums) {
+                        *c += v;
+                    }
+                }
+                Some(Err(e)) => {
+                    *positions += done as u64;
+                    // Rows of earlier blocks are in the sums; this block's bin counts are not.
+                    self.poisoned = k > 0;
                     return Err(e);
                 }
-            };
-            for (c, v) in self.counts.iter_mut().zip(&assigned.column_sums) {
-                *c += v;
-            }
-            let mut jobs: Vec<SideJob<'_>> = Vec::new();
-            for (set, batch) in self.sets.iter_mut().zip(labels) {
-                jobs.push(SideJob { side: &mut set.real, ids: &batch.ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
-                if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
-                    jobs.push(SideJob { side: null, ids: &ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
-                }
-            }
-            let row_entropy = assigned.row_entropy.as_deref();
-            let failures: Vec<String> = jobs
-                .into_par_iter()
-                .filter_map(|job| {
-                    job.side
-                        .absorb(job.ids, &assigned.p, n, row_entropy, job.index, job.counts_complete, job.spec)
-                        .err()
-                        .map(|e| format!("label set {:?}: {e}", job.spec.name))
-                })
-                .collect();
-            self.positions += (end - start) as u64;
-            if let Some(first) = failures.into_iter().next() {
-                self.poisoned = true;
-                return Err(EstimatorError::Corrupt(first));
+                None => {}
             }
         }
+        *positions += count as u64;
         Ok(())
     }
 

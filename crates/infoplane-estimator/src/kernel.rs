@@ -10,6 +10,11 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 
 pub(crate) const CHUNK_ROWS: usize = 256;
+
+thread_local! {
+    /// Per-thread f32 copy of one chunk of f16/bf16 rows, reused across chunks.
+    static WIDENED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 const LANES: usize = 16;
 
 /// Probabilities are clipped here before the logarithm, as soft_h does.
@@ -52,7 +57,8 @@ pub struct SoftAssigner {
     sha256: String,
 }
 
-/// One block of soft assignments and what the accumulator needs from it.
+/// One block of soft assignments (tests only; the accumulator reuses its own buffers).
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Assigned {
     /// [rows, n] row-major.
@@ -91,27 +97,32 @@ impl SoftAssigner {
     }
 
     /// Soft assignments of `rows` ([len/d, d]). `first_position` only names rows in errors.
+    #[cfg(test)]
     pub(crate) fn assign(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool) -> Result<Assigned, EstimatorError> {
+        let (mut p, mut h) = (Vec::new(), Vec::new());
+        let column_sums = self.assign_into(rows, first_position, want_row_entropy, &mut p, &mut h)?;
+        Ok(Assigned { p, column_sums, row_entropy: want_row_entropy.then_some(h) })
+    }
+
+    /// Like `assign`, into reusable buffers (`p` becomes [rows, n]; `row_entropy` [rows] when
+    /// asked for); returns the per-bin column sums.
+    pub(crate) fn assign_into(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool, p: &mut Vec<f32>, row_entropy: &mut Vec<f64>) -> Result<Vec<f64>, EstimatorError> {
         let d = self.d;
         if rows.len() % d != 0 {
             return Err(EstimatorError::Shape { got: rows.len(), dim: d });
         }
         let count = rows.len() / d;
         let n = self.n;
-        let mut p = vec![0f32; count * n];
-        let mut row_entropy = if want_row_entropy { Some(vec![0f64; count]) } else { None };
-        let chunk_sums: Vec<Result<Vec<f64>, EstimatorError>> = match row_entropy.as_mut() {
-            Some(h) => p
-                .par_chunks_mut(CHUNK_ROWS * n)
-                .zip(h.par_chunks_mut(CHUNK_ROWS))
+        p.resize(count * n, 0.0);
+        row_entropy.resize(if want_row_entropy { count } else { 0 }, 0.0);
+        let chunk_sums: Vec<Result<Vec<f64>, EstimatorError>> = if want_row_entropy {
+            p.par_chunks_mut(CHUNK_ROWS * n)
+                .zip(row_entropy.par_chunks_mut(CHUNK_ROWS))
                 .enumerate()
                 .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h)))
-                .collect(),
-            None => p
-                .par_chunks_mut(CHUNK_ROWS * n)
-                .enumerate()
-                .map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None))
-                .collect(),
+                .collect()
+        } else {
+            p.par_chunks_mut(CHUNK_ROWS * n).enumerate().map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None)).collect()
         };
         let mut column_sums = vec![0f64; n];
         for sums in chunk_sums {
@@ -119,7 +130,7 @@ impl SoftAssigner {
                 *a += b;
             }
         }
-        Ok(Assigned { p, column_sums, row_entropy })
+        Ok(column_sums)
     }
 
     fn assign_chunk(
@@ -133,20 +144,69 @@ impl SoftAssigner {
         let (n, d) = (self.n, self.d);
         let m = out.len() / n;
         let start = chunk * CHUNK_ROWS;
-        let widened;
-        let z: &[f32] = match rows.slice(start * d..(start + m) * d) {
+        WIDENED.with_borrow_mut(|widened| self.assign_widened(rows.slice(start * d..(start + m) * d), widened, start, first_position, out, row_entropy))
+    }
+
+    fn assign_widened(
+        &self,
+        rows: Rows<'_>,
+        widened: &mut Vec<f32>,
+        start: usize,
+        first_position: u64,
+        out: &mut [f32],
+        row_entropy: Option<&mut [f64]>,
+    ) -> Result<Vec<f64>, EstimatorError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was just detected on this CPU.
+                return unsafe { self.chunk_avx512(rows, widened, start, first_position, out, row_entropy) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the features were just detected on this CPU.
+                return unsafe { self.chunk_avx2(rows, widened, start, first_position, out, row_entropy) };
+            }
+        }
+        self.chunk(rows, widened, start, first_position, out, row_entropy)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn chunk_avx512(&self, rows: Rows<'_>, widened: &mut Vec<f32>, start: usize, first_position: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
+        self.chunk(rows, widened, start, first_position, out, row_entropy)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn chunk_avx2(&self, rows: Rows<'_>, widened: &mut Vec<f32>, start: usize, first_position: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
+        self.chunk(rows, widened, start, first_position, out, row_entropy)
+    }
+
+    /// One chunk: widen, row norms, GEMM, softmax, column sums, row entropies. Inlined into a
+    /// copy per instruction set so every loop here vectorises for the CPU it runs on.
+    #[inline(always)]
+    fn chunk(
+        &self,
+        rows: Rows<'_>,
+        widened: &mut Vec<f32>,
+        start: usize,
+        first_position: u64,
+        out: &mut [f32],
+        row_entropy: Option<&mut [f64]>,
+    ) -> Result<Vec<f64>, EstimatorError> {
+        let (n, d) = (self.n, self.d);
+        let m = out.len() / n;
+        let z: &[f32] = match rows {
             Rows::F32(v) => v,
             Rows::F16(v) => {
-                let mut buf = vec![0f32; v.len()];
-                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, &mut buf);
-                widened = buf;
-                &widened
+                widened.resize(v.len(), 0.0);
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, widened);
+                widened
             }
             Rows::BF16(v) => {
-                let mut buf = vec![0f32; v.len()];
-                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, &mut buf);
-                widened = buf;
-                &widened
+                widened.resize(v.len(), 0.0);
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, widened);
+                widened
             }
         };
         // Row scales 1/(ε‖z‖), with the norm summed in f64 so large finite rows do not overflow.
@@ -177,7 +237,7 @@ impl SoftAssigner {
                 gemm::Parallelism::None,
             );
         }
-        softmax_rows(out, n, &scale);
+        softmax_rows_generic(out, n, &scale);
         let mut sums = vec![0f64; n];
         for row in out.chunks_exact(n) {
             for (s, &v) in sums.iter_mut().zip(row) {
@@ -206,6 +266,7 @@ pub fn entropy_efficiency(sums: &[f64]) -> f64 {
 }
 
 /// H(p) in nats of one soft-assignment row (already sums to 1 up to rounding).
+#[inline(always)]
 fn row_entropy_nats(row: &[f32]) -> f64 {
     let mut total = [0f64; LANES];
     let mut acc = [0f64; LANES];
@@ -227,36 +288,8 @@ fn row_entropy_nats(row: &[f32]) -> f64 {
     -(a / t - t.ln())
 }
 
-fn softmax_rows(scores: &mut [f32], n: usize, scale: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was just detected on this CPU.
-            unsafe { softmax_rows_avx512(scores, n, scale) };
-            return;
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were just detected on this CPU.
-            unsafe { softmax_rows_avx2(scores, n, scale) };
-            return;
-        }
-    }
-    softmax_rows_generic(scores, n, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_rows_avx512(scores: &mut [f32], n: usize, scale: &[f32]) {
-    softmax_rows_generic(scores, n, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(scores: &mut [f32], n: usize, scale: &[f32]) {
-    softmax_rows_generic(scores, n, scale)
-}
-
 /// Σ v² with LANES independent accumulators, so the reduction vectorises.
+#[inline(always)]
 fn sum_of_squares(row: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = row.chunks_exact(LANES);
