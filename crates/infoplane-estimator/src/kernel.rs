@@ -183,7 +183,9 @@ impl SoftAssigner {
     }
 
     /// One chunk: widen, row norms, GEMM, softmax, column sums, row entropies. Inlined into a
-    /// copy per instruction set so every loop here vectorises for the CPU it runs on.
+    /// copy per instruction set so every loop here vectorises for the CPU it runs on. (The
+    /// wrappers above are spelled out on purpose: a generic "run this closure with AVX-512"
+    /// helper leaves the closure un-inlined and baseline-compiled, which measured 25% slower.)
     #[inline(always)]
     fn chunk(
         &self,
