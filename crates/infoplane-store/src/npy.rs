@@ -67,18 +67,71 @@ pub struct NpyArray {
     pub data: NpyData,
 }
 
+/// Reads a `.npy` file straight into a typed buffer (no second copy of the data).
 pub fn read_npy(path: &Path) -> Result<NpyArray, StoreError> {
-    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
-    parse_npy(&bytes).map_err(|reason| StoreError::Npy { path: path.to_path_buf(), reason })
+    use std::io::Read;
+    let io = |e| StoreError::io(path, e);
+    let bad = |reason: String| StoreError::Npy { path: path.to_path_buf(), reason };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    // The preamble says how long the header is; then the header says how long the data must be.
+    let mut prefix = vec![0u8; 12.min(file_len as usize)];
+    file.read_exact(&mut prefix).map_err(io)?;
+    let header_end = header_end(&prefix).map_err(bad)?;
+    if header_end as u64 > file_len {
+        return Err(bad("header runs past the end of the file".into()));
+    }
+    prefix.resize(header_end, 0);
+    file.read_exact(&mut prefix[12.min(header_end)..]).map_err(io)?;
+    let header = parse_header(&prefix).map_err(bad)?;
+    let body_len = file_len - header_end as u64;
+    if body_len != header.data_bytes as u64 {
+        return Err(bad(format!("shape {:?} of {} needs {} data bytes, the file has {body_len}", header.shape, header.descr, header.data_bytes)));
+    }
+    let data = read_body(header.kind, header.count, &mut file).map_err(io)?;
+    Ok(NpyArray { shape: header.shape, data })
 }
 
 /// Parses the bytes of a `.npy` file. Never panics; every refusal says why.
 pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    let header = parse_header(bytes)?;
+    let body = &bytes[header_end(bytes)?..];
+    if body.len() != header.data_bytes {
+        return Err(format!("shape {:?} of {} needs {} data bytes, the file has {}", header.shape, header.descr, header.data_bytes, body.len()));
+    }
+    let data = read_body(header.kind, header.count, &mut &body[..]).map_err(|e| e.to_string())?;
+    Ok(NpyArray { shape: header.shape, data })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    F32,
+    F16,
+    F64,
+    I64,
+    I32,
+    I16,
+    I8,
+    U64,
+    U32,
+    U16,
+    U8,
+}
+
+struct Header {
+    descr: String,
+    kind: Kind,
+    shape: Vec<usize>,
+    count: usize,
+    data_bytes: usize,
+}
+
+/// Where the header ends (the data starts), from the 10- or 12-byte preamble.
+fn header_end(bytes: &[u8]) -> Result<usize, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("missing the \\x93NUMPY magic".into());
     }
-    let major = bytes[6];
-    let (header_len, start) = match major {
+    let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 => {
             if bytes.len() < 12 {
@@ -88,7 +141,16 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         }
         v => return Err(format!("unsupported format version {v}")),
     };
-    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or("header runs past the end of the file")?;
+    start.checked_add(len).ok_or_else(|| "header length overflows".to_string())
+}
+
+/// The dtype and shape from a header (`bytes` holds at least the whole header).
+fn parse_header(bytes: &[u8]) -> Result<Header, String> {
+    let end = header_end(bytes)?;
+    let start = if bytes[6] == 1 { 10 } else { 12 };
+    if end > bytes.len() {
+        return Err("header runs past the end of the file".into());
+    }
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
@@ -106,36 +168,52 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| format!("bad shape {shape_text}")))
         .collect::<Result<Vec<_>, _>>()?;
     let count = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or("shape overflows")?;
-    let (kind, size) = match descr.as_bytes().first() {
-        Some(b'<') | Some(b'|') | Some(b'=') => (descr.get(1..).unwrap_or(""), descr.get(2..).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0)),
+    let code = match descr.as_bytes().first() {
+        Some(b'<') | Some(b'|') | Some(b'=') => descr.get(1..).unwrap_or(""),
         Some(b'>') => return Err(format!("big-endian dtype {descr} is not supported")),
         _ => return Err(format!("unsupported dtype {descr}")),
     };
-    let body = &bytes[end..];
-    let need = count.checked_mul(size.max(1)).ok_or("shape overflows")?;
-    if body.len() != need {
-        return Err(format!("shape {shape:?} of {descr} needs {need} data bytes, the file has {}", body.len()));
-    }
-    macro_rules! read {
-        ($t:ty, $variant:ident) => {
-            NpyData::$variant(body.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect())
-        };
-    }
-    let data = match kind {
-        "f4" => read!(f32, F32),
-        "f8" => read!(f64, F64),
-        "f2" => NpyData::F16(body.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
-        "i8" => read!(i64, I64),
-        "i4" => read!(i32, I32),
-        "i2" => read!(i16, I16),
-        "i1" => read!(i8, I8),
-        "u8" => read!(u64, U64),
-        "u4" => read!(u32, U32),
-        "u2" => read!(u16, U16),
-        "u1" | "b1" => read!(u8, U8),
+    let (kind, size) = match code {
+        "f4" => (Kind::F32, 4),
+        "f2" => (Kind::F16, 2),
+        "f8" => (Kind::F64, 8),
+        "i8" => (Kind::I64, 8),
+        "i4" => (Kind::I32, 4),
+        "i2" => (Kind::I16, 2),
+        "i1" => (Kind::I8, 1),
+        "u8" => (Kind::U64, 8),
+        "u4" => (Kind::U32, 4),
+        "u2" => (Kind::U16, 2),
+        "u1" | "b1" => (Kind::U8, 1),
         _ => return Err(format!("unsupported dtype {descr}")),
     };
-    Ok(NpyArray { shape, data })
+    let data_bytes = count.checked_mul(size).ok_or("shape overflows")?;
+    Ok(Header { descr: descr.to_string(), kind, shape, count, data_bytes })
+}
+
+/// Reads `count` little-endian values of `kind` into their own typed vector.
+fn read_body(kind: Kind, count: usize, reader: &mut impl std::io::Read) -> std::io::Result<NpyData> {
+    fn fill<T: bytemuck::Pod + Default>(count: usize, reader: &mut impl std::io::Read, from_le: impl Fn(T) -> T) -> std::io::Result<Vec<T>> {
+        let mut v = vec![T::default(); count];
+        reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+        if cfg!(target_endian = "big") {
+            v.iter_mut().for_each(|x| *x = from_le(*x));
+        }
+        Ok(v)
+    }
+    Ok(match kind {
+        Kind::F32 => NpyData::F32(fill(count, reader, |x: f32| f32::from_bits(u32::from_le(x.to_bits())))?),
+        Kind::F16 => NpyData::F16(fill(count, reader, |x: f16| f16::from_bits(u16::from_le(x.to_bits())))?),
+        Kind::F64 => NpyData::F64(fill(count, reader, |x: f64| f64::from_bits(u64::from_le(x.to_bits())))?),
+        Kind::I64 => NpyData::I64(fill(count, reader, i64::from_le)?),
+        Kind::I32 => NpyData::I32(fill(count, reader, i32::from_le)?),
+        Kind::I16 => NpyData::I16(fill(count, reader, i16::from_le)?),
+        Kind::I8 => NpyData::I8(fill(count, reader, |x| x)?),
+        Kind::U64 => NpyData::U64(fill(count, reader, u64::from_le)?),
+        Kind::U32 => NpyData::U32(fill(count, reader, u32::from_le)?),
+        Kind::U16 => NpyData::U16(fill(count, reader, u16::from_le)?),
+        Kind::U8 => NpyData::U8(fill(count, reader, |x| x)?),
+    })
 }
 
 /// The text after `'key':` up to the next top-level comma (a tuple counts as one value).
