@@ -449,28 +449,8 @@ impl Accumulator {
             return Err(EstimatorError::Shape { got: rows.len(), dim: d });
         }
         let count = rows.len() / d;
-        if labels.len() != self.sets.len() {
-            return Err(EstimatorError::Labels { set: "*".into(), reason: format!("{} label batches for {} label sets", labels.len(), self.sets.len()) });
-        }
-        for (set, batch) in self.sets.iter().zip(labels) {
-            let check = |ids: &[u32], what: &str| -> Result<(), EstimatorError> {
-                if ids.len() != count {
-                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("{} {what} for {count} rows", ids.len()) });
-                }
-                if let Some(bad) = ids.iter().find(|&&id| id as usize >= set.index.len()) {
-                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("label id {bad} is not in the index ({} labels)", set.index.len()) });
-                }
-                Ok(())
-            };
-            check(batch.ids, "labels")?;
-            match (set.null.is_some(), batch.null_ids) {
-                (true, Some(ids)) => check(ids, "null labels")?,
-                (false, None) => {}
-                (true, None) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "the set keeps a null but no permuted labels were given".into() }),
-                (false, Some(_)) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "permuted labels given for a set without a null".into() }),
-            }
-        }
-        let want_row_entropy = self.sets.iter().any(|s| s.counts_complete && s.spec.min_count <= 1);
+        self.check_labels(labels, count)?;
+        let want_row_entropy = self.wants_row_entropy();
         let n = s.n_bins;
         // Pipeline: while block k's soft assignments are added to the label sums, block k + 1's are
         // computed into the other buffer (rayon::join lets idle threads steal from either side).
@@ -515,6 +495,79 @@ impl Accumulator {
             }
         }
         *positions += count as u64;
+        Ok(())
+    }
+
+    /// Whether absorbing labels needs H(p_i) of each row (labels known to occur once are scalars).
+    pub fn wants_row_entropy(&self) -> bool {
+        self.sets.iter().any(|s| s.counts_complete && s.spec.min_count <= 1)
+    }
+
+    /// The bin sums half of [`Accumulator::update`], for soft assignments computed earlier
+    /// ([`SoftAssigner::assign`]): adds one block's column sums and its row count. Together with
+    /// [`Accumulator::absorb_labels`] over the same rows, block by block, it gives the same bits
+    /// as `update` on those blocks.
+    pub fn add_bin_sums(&mut self, column_sums: &[f64], rows: u64) -> Result<(), EstimatorError> {
+        self.check_usable()?;
+        if column_sums.len() != self.settings.n_bins {
+            return Err(EstimatorError::Shape { got: column_sums.len(), dim: self.settings.n_bins });
+        }
+        if column_sums.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(EstimatorError::Corrupt("bin sums are negative or not finite".into()));
+        }
+        for (c, v) in self.counts.iter_mut().zip(column_sums) {
+            *c += v;
+        }
+        self.positions += rows;
+        Ok(())
+    }
+
+    /// The label half of [`Accumulator::update`]: adds soft assignments `p` ([rows, n]) computed
+    /// earlier to every label set's sums, with each row's H(p_i) in nats when
+    /// [`Accumulator::wants_row_entropy`]. Blocks may be of any size: label sums are added in row
+    /// order whatever the split. Poisons the accumulator on failure, as `update` does.
+    pub fn absorb_labels(&mut self, p: &[f32], row_entropy: Option<&[f64]>, labels: &[LabelBatch<'_>]) -> Result<(), EstimatorError> {
+        self.check_usable()?;
+        let n = self.settings.n_bins;
+        if p.len() % n != 0 {
+            return Err(EstimatorError::Shape { got: p.len(), dim: n });
+        }
+        let count = p.len() / n;
+        self.check_labels(labels, count)?;
+        if self.wants_row_entropy() && row_entropy.is_none_or(|h| h.len() != count) {
+            return Err(EstimatorError::Labels { set: "*".into(), reason: format!("{count} rows need their row entropies (labels seen once are scalars)") });
+        }
+        if let Some(failure) = absorb_block(&mut self.sets, labels, 0, count, p, row_entropy, n) {
+            self.poisoned = true;
+            return Err(EstimatorError::Corrupt(failure));
+        }
+        Ok(())
+    }
+
+    /// One label batch per set, each with `count` in-range ids, and null ids exactly where the
+    /// set keeps a null.
+    fn check_labels(&self, labels: &[LabelBatch<'_>], count: usize) -> Result<(), EstimatorError> {
+        if labels.len() != self.sets.len() {
+            return Err(EstimatorError::Labels { set: "*".into(), reason: format!("{} label batches for {} label sets", labels.len(), self.sets.len()) });
+        }
+        for (set, batch) in self.sets.iter().zip(labels) {
+            let check = |ids: &[u32], what: &str| -> Result<(), EstimatorError> {
+                if ids.len() != count {
+                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("{} {what} for {count} rows", ids.len()) });
+                }
+                if let Some(bad) = ids.iter().find(|&&id| id as usize >= set.index.len()) {
+                    return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: format!("label id {bad} is not in the index ({} labels)", set.index.len()) });
+                }
+                Ok(())
+            };
+            check(batch.ids, "labels")?;
+            match (set.null.is_some(), batch.null_ids) {
+                (true, Some(ids)) => check(ids, "null labels")?,
+                (false, None) => {}
+                (true, None) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "the set keeps a null but no permuted labels were given".into() }),
+                (false, Some(_)) => return Err(EstimatorError::Labels { set: set.spec.name.clone(), reason: "permuted labels given for a set without a null".into() }),
+            }
+        }
         Ok(())
     }
 

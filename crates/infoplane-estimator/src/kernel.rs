@@ -57,10 +57,10 @@ pub struct SoftAssigner {
     sha256: String,
 }
 
-/// One block of soft assignments (tests only; the accumulator reuses its own buffers).
-#[cfg(test)]
+/// One block of soft assignments, for callers that keep them (e.g. spilled to disk) and add them
+/// to an [`crate::Accumulator`] later with `add_bin_sums` and `absorb_labels`.
 #[derive(Debug)]
-pub(crate) struct Assigned {
+pub struct Assigned {
     /// [rows, n] row-major.
     pub p: Vec<f32>,
     /// Σ over rows of p, per bin, summed chunk by chunk in a fixed order.
@@ -97,8 +97,7 @@ impl SoftAssigner {
     }
 
     /// Soft assignments of `rows` ([len/d, d]). `first_position` only names rows in errors.
-    #[cfg(test)]
-    pub(crate) fn assign(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool) -> Result<Assigned, EstimatorError> {
+    pub fn assign(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool) -> Result<Assigned, EstimatorError> {
         let (mut p, mut h) = (Vec::new(), Vec::new());
         let column_sums = self.assign_into(rows, first_position, want_row_entropy, &mut p, &mut h)?;
         Ok(Assigned { p, column_sums, row_entropy: want_row_entropy.then_some(h) })
@@ -106,7 +105,7 @@ impl SoftAssigner {
 
     /// Like `assign`, into reusable buffers (`p` becomes [rows, n]; `row_entropy` [rows] when
     /// asked for); returns the per-bin column sums.
-    pub(crate) fn assign_into(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool, p: &mut Vec<f32>, row_entropy: &mut Vec<f64>) -> Result<Vec<f64>, EstimatorError> {
+    pub fn assign_into(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool, p: &mut Vec<f32>, row_entropy: &mut Vec<f64>) -> Result<Vec<f64>, EstimatorError> {
         let d = self.d;
         if rows.len() % d != 0 {
             return Err(EstimatorError::Shape { got: rows.len(), dim: d });

@@ -18,7 +18,7 @@ pub use accumulator::{
     PartialState, PerLabel, Settings, Weighting, PARTIAL_FORMAT_VERSION,
 };
 pub use calibration::Calibration;
-pub use kernel::{entropy_efficiency, Rows, SoftAssigner};
+pub use kernel::{entropy_efficiency, Assigned, Rows, SoftAssigner};
 pub use labels::LabelIndex;
 pub use reference::{ReferenceOrigin, ReferencePoints};
 

@@ -44,6 +44,13 @@ fn setup(d: usize, n: usize, seed: u64) -> Run {
 /// Accumulates rows `range` of `data`. With `complete`, every part shares the global index (as
 /// after a pre-pass); without, each part interns its own keys.
 fn accumulate(run: &Run, data: &Data, range: std::ops::Range<usize>, weighting: Weighting, min_count: u64, complete: bool, null_seed: u64) -> Accumulator {
+    let z = &data.z[range.start * data.d..range.end * data.d];
+    accumulate_by(run, data, range, weighting, min_count, complete, null_seed, |acc, batches| acc.update(&run.assigner, Rows::F32(z), batches).unwrap())
+}
+
+/// As [`accumulate`], with the rows fed to the accumulator by `feed`.
+#[allow(clippy::too_many_arguments)]
+fn accumulate_by(run: &Run, data: &Data, range: std::ops::Range<usize>, weighting: Weighting, min_count: u64, complete: bool, null_seed: u64, feed: impl FnOnce(&mut Accumulator, &[LabelBatch<'_>])) -> Accumulator {
     let rows = data.z.len() / data.d;
     let perm = permutation(rows, null_seed);
     let mut acc = Accumulator::new(run.settings.clone());
@@ -65,7 +72,7 @@ fn accumulate(run: &Run, data: &Data, range: std::ops::Range<usize>, weighting: 
         acc.add_label_set(spec, index, complete).unwrap();
     }
     let batches: Vec<LabelBatch<'_>> = ids.iter().map(|(a, b)| LabelBatch { ids: a, null_ids: Some(b) }).collect();
-    acc.update(&run.assigner, Rows::F32(&data.z[range.start * data.d..range.end * data.d]), &batches).unwrap();
+    feed(&mut acc, &batches);
     acc
 }
 
@@ -132,6 +139,45 @@ proptest! {
         }
         for merged in [forward, backward, nested] {
             assert_same(&merged.estimate().unwrap(), &whole, 1e-12);
+        }
+    }
+
+    #[test]
+    fn assigning_apart_then_absorbing_equals_update_bit_for_bit(seed in 0u64..1000, rows in 1usize..600, block in 1usize..300, label_block in 1usize..700, complete in any::<bool>()) {
+        // What a spilled run does: soft assignments computed block by block (bin sums added per
+        // block), kept, and absorbed into label sums later in blocks of another size.
+        let d = 9;
+        let run = setup(d, 14, seed);
+        let data = data(seed, rows, d, 13, 1.0);
+        let by_update = accumulate_by(&run, &data, 0..rows, Weighting::Frequency, 1, complete, 5, |acc, batches| {
+            for start in (0..rows).step_by(block) {
+                let end = (start + block).min(rows);
+                let part: Vec<LabelBatch<'_>> = batches.iter().map(|b| LabelBatch { ids: &b.ids[start..end], null_ids: b.null_ids.map(|n| &n[start..end]) }).collect();
+                acc.update(&run.assigner, Rows::F32(&data.z[start * d..end * d]), &part).unwrap();
+            }
+        });
+        let apart = accumulate_by(&run, &data, 0..rows, Weighting::Frequency, 1, complete, 5, |acc, batches| {
+            let (mut p, mut h) = (Vec::new(), Vec::new());
+            for start in (0..rows).step_by(block) {
+                let end = (start + block).min(rows);
+                let a = run.assigner.assign(Rows::F32(&data.z[start * d..end * d]), start as u64, true).unwrap();
+                acc.add_bin_sums(&a.column_sums, (end - start) as u64).unwrap();
+                p.extend(a.p);
+                h.extend(a.row_entropy.unwrap());
+            }
+            let n = run.assigner.n_bins();
+            for start in (0..rows).step_by(label_block) {
+                let end = (start + label_block).min(rows);
+                let part: Vec<LabelBatch<'_>> = batches.iter().map(|b| LabelBatch { ids: &b.ids[start..end], null_ids: b.null_ids.map(|n| &n[start..end]) }).collect();
+                acc.absorb_labels(&p[start * n..end * n], Some(&h[start..end]), &part).unwrap();
+            }
+        });
+        let (a, b) = (by_update.estimate().unwrap(), apart.estimate().unwrap());
+        prop_assert_eq!(a.positions, b.positions);
+        prop_assert_eq!(a.entropy.to_bits(), b.entropy.to_bits());
+        for (x, y) in a.label_sets.iter().zip(&b.label_sets) {
+            prop_assert_eq!(x.mutual_information.to_bits(), y.mutual_information.to_bits());
+            prop_assert_eq!(x.null_mutual_information.unwrap().to_bits(), y.null_mutual_information.unwrap().to_bits());
         }
     }
 
