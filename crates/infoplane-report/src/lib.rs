@@ -1,0 +1,1 @@
+//! Pictures of results: information plane, trajectories, per-layer profiles, proportions; one HTML report.
