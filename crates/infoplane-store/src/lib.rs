@@ -5,10 +5,12 @@
 mod atomic;
 mod npy;
 mod partial;
+mod spill;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use partial::{decode_partial, encode_partial, read_partial, write_partial};
+pub use spill::{remove_spill, SpillReader, SpillWriter};
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,8 @@ pub enum StoreError {
     Npy { path: PathBuf, reason: String },
     #[error("{}: not a valid infoplane partial: {reason}", path.display())]
     Partial { path: PathBuf, reason: String },
+    #[error("{}: spilled soft assignments are inconsistent: {reason}", path.display())]
+    Spill { path: PathBuf, reason: String },
 }
 
 impl StoreError {
