@@ -8,7 +8,7 @@ mod scores;
 pub mod stats;
 mod table;
 
-pub use correlate::{correlate, Covariate, CorrelationRow, Joined, Method, METHODS};
+pub use correlate::{correlate, correlations_csv, Covariate, CorrelationRow, Joined, Method, METHODS};
 pub use join::{join_keys, Join, MatchKind, Pair};
 pub use manifest::{slug, Manifest, ModelEntry, MANIFEST_FIELDS};
 pub use scores::{read_scores, Scores, ScoresFormat, BENCHMARK_MEAN, OLL_V2_BENCHMARKS};
