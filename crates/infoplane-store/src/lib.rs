@@ -3,13 +3,19 @@
 //! none of its maths.
 
 mod atomic;
+mod corpus;
 mod npy;
 mod partial;
+mod preferences;
 mod spill;
+mod table;
 
 pub use atomic::{write_atomic, write_atomic_with};
+pub use corpus::{read_corpus, Corpus, CorpusFormat, CorpusOptions, CorpusSelection, Document};
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use partial::{decode_partial, encode_partial, read_partial, write_partial};
+pub use preferences::{read_preferences, split_hh_dialogues, PreferenceFormat, PreferenceOptions, PreferencePair, PreferenceSelection, Preferences, HH_ASSISTANT_MARKER};
+pub use table::{Column, Table};
 pub use spill::{remove_spill, SpillReader, SpillWriter};
 
 use std::path::{Path, PathBuf};
@@ -22,6 +28,16 @@ pub enum StoreError {
     Npy { path: PathBuf, reason: String },
     #[error("{}: not a valid infoplane partial: {reason}", path.display())]
     Partial { path: PathBuf, reason: String },
+    /// A record of a corpus or preference file (1-based line, or row for Parquet).
+    #[error("{}, line {line}: {reason}", path.display())]
+    Line { path: PathBuf, line: u64, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Corpus { path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Table { path: PathBuf, reason: String },
+    /// A table assembled in memory is malformed (duplicate column, unequal lengths).
+    #[error("table: {0}")]
+    TableShape(String),
     #[error("{}: spilled soft assignments are inconsistent: {reason}", path.display())]
     Spill { path: PathBuf, reason: String },
 }
