@@ -1,0 +1,287 @@
+//! `analyze` end to end, below the CLI: labels from the pre-pass, W and ε, the corpus pass and the
+//! preference pass, per-layer rows, model-level numbers, and the files of a run directory.
+
+use crate::metrics::{aggregate, layer_columns, layer_row, Aggregate, LayerRow, ModelLevel};
+use crate::pass::{absorb, forward, Checkpointing, Pass, PassDirs, PassLabelSet, StateSelection};
+use crate::{AnalysisError, Progress, StateSource};
+use infoplane_estimator::{Calibration, Estimate, LabelSetSpec, ReferencePoints, Settings, SoftAssigner, Weighting};
+use infoplane_labels::{CorpusLabels, LabelConfig, NullPermutation, PrefTokens, PreferenceLabels, SequenceLengths, PREFERENCE_SET};
+use infoplane_store::{write_atomic, Column, Table};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// Where W comes from.
+pub enum ReferenceSpec {
+    /// Drawn from the portable RNG for the model's width.
+    Seed(u64),
+    /// Given (e.g. read from a .npy file); `origin` is recorded.
+    Points { points: ReferencePoints, origin: String },
+}
+
+/// Which hidden states are analysed (`--layers`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum LayerSelection {
+    All,
+    /// State names ("0", "12", "final_norm").
+    Names(Vec<String>),
+}
+
+impl LayerSelection {
+    /// `all`, or a comma list of indexes, inclusive ranges `a-b`, and `final_norm`.
+    pub fn parse(text: &str) -> Result<Self, AnalysisError> {
+        if text == "all" {
+            return Ok(LayerSelection::All);
+        }
+        let mut names = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let bad = || AnalysisError::Settings(format!("--layers: {part:?} is not a layer index, a range a-b, or final_norm"));
+            if part == "final_norm" {
+                names.push(part.to_string());
+            } else if let Some((a, b)) = part.split_once('-') {
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                names.extend((a..=b).map(|i| i.to_string()));
+            } else {
+                names.push(part.parse::<usize>().map_err(|_| bad())?.to_string());
+            }
+        }
+        names.dedup();
+        Ok(LayerSelection::Names(names))
+    }
+}
+
+pub struct AnalysisSettings {
+    pub labels: LabelConfig,
+    pub weighting: Weighting,
+    pub min_count: u64,
+    pub n_bins: usize,
+    pub reference: ReferenceSpec,
+    pub calibration: Calibration,
+    pub null_seed: u64,
+    pub aggregate: Aggregate,
+    pub layers: LayerSelection,
+    pub checkpointing: Checkpointing,
+}
+
+/// Preference pairs, tokenised: two sequences per pair (chosen, rejected), with their lengths.
+pub struct PreferenceInput {
+    pub sequences: Vec<Vec<u32>>,
+    pub lengths: Vec<SequenceLengths>,
+    pub mode: PrefTokens,
+}
+
+pub struct AnalysisInput<'a> {
+    pub source: &'a dyn StateSource,
+    /// Tokenised documents, truncated to the run's maximum.
+    pub documents: &'a [Vec<u32>],
+    pub preference: Option<PreferenceInput>,
+    /// What identifies the model and data (hashes): with the settings it fingerprints the run, so
+    /// a resume never mixes two runs.
+    pub identity: Value,
+    pub run_dir: &'a Path,
+}
+
+/// Tallies for provenance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counts {
+    pub documents: usize,
+    pub too_short_documents: usize,
+    pub positions: usize,
+    /// Distinct labels per label set, by name.
+    pub distinct_labels: std::collections::BTreeMap<String, u64>,
+    pub preference_sequences: usize,
+    pub preference_positions: usize,
+    pub preference_empty_sequences: usize,
+}
+
+pub struct AnalysisOutput {
+    pub rows: Vec<LayerRow>,
+    pub model: ModelLevel,
+    pub epsilon: f64,
+    pub reference_points_sha256: String,
+    pub reference_origin: String,
+    pub counts: Counts,
+    pub fingerprint: String,
+    /// The full estimates per state (corpus pass), for callers that want every tally.
+    pub estimates: Vec<Estimate>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the analysis and writes nothing but its work files and partials under `run_dir`
+/// (see [`write_run`] for the results).
+pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &dyn Progress, stop: &AtomicBool) -> Result<AnalysisOutput, AnalysisError> {
+    let source = input.source;
+    let dim = source.dim();
+    let all_states = source.state_names();
+    let states = select_states(&all_states, &settings.layers)?;
+    if settings.min_count == 0 {
+        return Err(AnalysisError::Settings("--min-count must be at least 1".into()));
+    }
+    let (w, reference_origin) = match settings.reference {
+        ReferenceSpec::Seed(seed) => (ReferencePoints::from_seed(seed, settings.n_bins, dim)?, format!("philox4x64-10 seed {seed}")),
+        ReferenceSpec::Points { points, origin } => {
+            if points.dim() != dim {
+                return Err(AnalysisError::Settings(format!("reference points {origin} have width {}, the model's hidden states {dim}", points.dim())));
+            }
+            (points, origin)
+        }
+    };
+    let epsilon = settings.calibration.epsilon(w.n(), dim)?;
+    let assigner = SoftAssigner::new(&w, epsilon)?;
+    let est_settings = Settings::new(&assigner, &settings.calibration);
+
+    let labels = CorpusLabels::build(&settings.labels, input.documents)?;
+    if labels.positions() == 0 {
+        return Err(AnalysisError::Settings(format!(
+            "no document has a valid position: all {} are shorter than {} tokens (2 × --orders)",
+            input.documents.len(),
+            2 * settings.labels.orders
+        )));
+    }
+    let null = NullPermutation::new(labels.positions(), settings.null_seed)?;
+    let spec = |name: String| LabelSetSpec { name, weighting: settings.weighting, min_count: settings.min_count, null: true, per_label: false };
+    let sets: Vec<PassLabelSet<'_>> = labels
+        .names()
+        .into_iter()
+        .enumerate()
+        .map(|(s, name)| PassLabelSet { spec: spec(name), index: labels.index(s), ids: labels.ids(s) })
+        .collect();
+
+    let fingerprint = sha256_hex(
+        serde_json::to_string(&json!({
+            "identity": input.identity,
+            "labels": settings.labels,
+            "weighting": settings.weighting.name(),
+            "min_count": settings.min_count,
+            "null_seed": settings.null_seed,
+            "estimator": est_settings,
+            "states": states.names,
+            "preference": input.preference.as_ref().map(|p| p.mode.name()),
+        }))
+        .expect("serialisable")
+        .as_bytes(),
+    );
+
+    let corpus = Pass {
+        name: "corpus",
+        sequences: input.documents,
+        rows: (0..labels.documents()).map(|d| labels.document(d).valid.clone()).collect(),
+        sets,
+        null: Some(&null),
+        loss: true,
+    };
+    let dirs = PassDirs::new(input.run_dir, corpus.name);
+    let totals = forward(source, &corpus, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
+    let corpus_estimates = absorb(&corpus, &states, &est_settings, &assigner, &totals, &dirs, progress)?;
+    let loss = (totals.loss_rows > 0).then(|| totals.loss_sum / totals.loss_rows as f64);
+
+    let mut pref_counts = (0, 0, 0);
+    let pref_estimates = match &input.preference {
+        None => None,
+        Some(pref) => {
+            let pl = PreferenceLabels::build(&pref.lengths, pref.mode)?;
+            if pl.positions() == 0 {
+                return Err(AnalysisError::Settings("the preference pairs give no sample position (every response was truncated away?)".into()));
+            }
+            pref_counts = (pref.sequences.len(), pl.positions(), pl.empty_sequences());
+            let pref_null = NullPermutation::new(pl.positions(), settings.null_seed)?;
+            let pass = Pass {
+                name: "preference",
+                sequences: &pref.sequences,
+                rows: pl.sequences().iter().map(|s| s.positions.clone()).collect(),
+                sets: vec![PassLabelSet { spec: spec(PREFERENCE_SET.into()), index: pl.index(), ids: pl.ids() }],
+                null: Some(&pref_null),
+                loss: false,
+            };
+            let dirs = PassDirs::new(input.run_dir, pass.name);
+            let totals = forward(source, &pass, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
+            Some(absorb(&pass, &states, &est_settings, &assigner, &totals, &dirs, progress)?)
+        }
+    };
+
+    let orders = settings.labels.orders;
+    let rows: Vec<LayerRow> = states
+        .names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| layer_row(name, orders, &corpus_estimates[k], pref_estimates.as_ref().map(|p| &p[k])))
+        .collect();
+    let blocks: Vec<&LayerRow> = rows.iter().filter(|r| r.layer != "0" && r.layer != "final_norm").collect();
+    let model = aggregate(&blocks, orders, settings.aggregate, loss);
+    let counts = Counts {
+        documents: labels.documents(),
+        too_short_documents: labels.too_short(),
+        positions: labels.positions(),
+        distinct_labels: labels.names().into_iter().enumerate().map(|(s, name)| (name, labels.index(s).len() as u64)).collect(),
+        preference_sequences: pref_counts.0,
+        preference_positions: pref_counts.1,
+        preference_empty_sequences: pref_counts.2,
+    };
+    Ok(AnalysisOutput {
+        rows,
+        model,
+        epsilon,
+        reference_points_sha256: w.sha256().to_string(),
+        reference_origin,
+        counts,
+        fingerprint,
+        estimates: corpus_estimates,
+    })
+}
+
+fn select_states(all: &[String], selection: &LayerSelection) -> Result<StateSelection, AnalysisError> {
+    let indexes: Vec<usize> = match selection {
+        LayerSelection::All => (0..all.len()).collect(),
+        LayerSelection::Names(names) => names
+            .iter()
+            .map(|n| {
+                all.iter().position(|a| a == n).ok_or_else(|| {
+                    AnalysisError::Settings(format!("--layers: the model has no layer {n} (it has 0..{} and final_norm)", all.len().saturating_sub(2)))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(StateSelection { names: indexes.iter().map(|&i| all[i].clone()).collect(), indexes })
+}
+
+/// The per-layer table (`layers.csv` / `layers.parquet`).
+pub fn layers_table(rows: &[LayerRow], orders: usize) -> Result<Table, AnalysisError> {
+    let mut table = Table::new();
+    table.push("layer", Column::Str(rows.iter().map(|r| Some(r.layer.clone())).collect()))?;
+    for column in layer_columns(orders) {
+        table.push(column.clone(), Column::F64(rows.iter().map(|r| r.get(&column)).collect()))?;
+    }
+    Ok(table)
+}
+
+/// Writes `summary.json`, `layers.csv` and `layers.parquet` (each atomically) and removes the
+/// work files. `summary` is the caller's provenance and settings, completed here.
+pub fn write_run(run_dir: &Path, output: &AnalysisOutput, orders: usize, mut summary: Value) -> Result<(), AnalysisError> {
+    let table = layers_table(&output.rows, orders)?;
+    table.write_csv(&run_dir.join("layers.csv"))?;
+    table.write_parquet(&run_dir.join("layers.parquet"))?;
+    let model_level: serde_json::Map<String, Value> = output.model.values.iter().map(|(c, v)| (c.clone(), json!(v))).collect();
+    summary["model_level"] = Value::Object(model_level);
+    summary["counts"] = json!(output.counts);
+    summary["estimator"] = json!({
+        "epsilon": output.epsilon,
+        "reference_points_sha256": output.reference_points_sha256,
+        "reference_points": output.reference_origin,
+    });
+    summary["fingerprint"] = json!(output.fingerprint);
+    let text = serde_json::to_string_pretty(&summary).expect("serialisable");
+    write_atomic(&run_dir.join("summary.json"), text.as_bytes())?;
+    let work = run_dir.join(".work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| AnalysisError::Io(format!("{}: {e}", work.display())))?;
+    }
+    Ok(())
+}

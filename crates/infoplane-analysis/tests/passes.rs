@@ -1,0 +1,204 @@
+//! The two-phase analysis against an all-in-memory reference, resumption, and bad states, on a
+//! synthetic model whose hidden states carry known token information.
+
+use infoplane_analysis::{analyze, AnalysisError, AnalysisInput, AnalysisOutput, AnalysisSettings, Checkpointing, LayerSelection, Quiet, ReferenceSpec, SequenceStates, StateSource};
+use infoplane_analysis::Aggregate;
+use infoplane_estimator::{rng::Philox, Accumulator, Calibration, LabelBatch, LabelSetSpec, ReferencePoints, Rows, Settings, SoftAssigner, Weighting};
+use infoplane_labels::{Backoff, CorpusLabels, LabelConfig, NullPermutation};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+const D: usize = 8;
+const BLOCKS: usize = 3;
+
+/// States 0..=BLOCKS and final_norm; state s at position i mixes the embedding of token i with
+/// (for s ≥ 1) that of token i − 1, plus noise, so deeper states know more context.
+struct Synthetic {
+    calls: AtomicUsize,
+    /// Fail (as a crashed run would) on this forward call.
+    fail_at: Option<usize>,
+    /// Put a NaN in state 2 at this token position of every sequence.
+    nan_at: Option<usize>,
+}
+
+impl Synthetic {
+    fn new() -> Self {
+        Synthetic { calls: AtomicUsize::new(0), fail_at: None, nan_at: None }
+    }
+}
+
+fn embed(token: u32, c: usize) -> f64 {
+    Philox::new(500 + token as u64, 1).normal(c as u64)
+}
+
+impl StateSource for Synthetic {
+    fn state_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = (0..=BLOCKS).map(|s| s.to_string()).collect();
+        v.push("final_norm".into());
+        v
+    }
+    fn dim(&self) -> usize {
+        D
+    }
+    fn forward(&self, tokens: &[u32], nll: bool) -> Result<SequenceStates, AnalysisError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail_at == Some(call) {
+            return Err(AnalysisError::Source("simulated crash".into()));
+        }
+        let noise = Philox::new(tokens.iter().map(|&t| t as u64).sum::<u64>() + tokens.len() as u64, 9);
+        let states = (0..=BLOCKS + 1)
+            .map(|s| {
+                let mut rows = Vec::with_capacity(tokens.len() * D);
+                for (i, &t) in tokens.iter().enumerate() {
+                    for c in 0..D {
+                        let prev = if i > 0 { embed(tokens[i - 1], c) } else { 0.0 };
+                        let mix = (s.min(BLOCKS) as f64) / BLOCKS as f64;
+                        let v = embed(t, c) + mix * prev + 0.3 * noise.normal((s * 100_000 + i * D + c) as u64);
+                        rows.push(if self.nan_at == Some(i) && s == 2 { f32::NAN } else { v as f32 });
+                    }
+                }
+                rows
+            })
+            .collect();
+        let next_token_nll = nll.then(|| (0..tokens.len().saturating_sub(1)).map(|i| 1.0 + (tokens[i + 1] % 5) as f32 * 0.25).collect());
+        Ok(SequenceStates { states, next_token_nll })
+    }
+}
+
+fn corpus() -> Vec<Vec<u32>> {
+    let rng = Philox::new(3, 3);
+    (0..12u64)
+        .map(|d| {
+            let len = 5 + (d as usize * 7) % 40;
+            (0..len).map(|i| (rng.below(d * 1000 + i as u64, 9) as u32).pow(2) % 23).collect()
+        })
+        .collect()
+}
+
+fn settings(backoff: Backoff) -> AnalysisSettings {
+    AnalysisSettings {
+        labels: LabelConfig { orders: 3, backoff, backoff_min_count: 2 },
+        weighting: Weighting::Frequency,
+        min_count: 1,
+        n_bins: 20,
+        reference: ReferenceSpec::Seed(7),
+        calibration: Calibration::FindEps,
+        null_seed: 11,
+        aggregate: Aggregate::RatioOfMeans,
+        layers: LayerSelection::All,
+        checkpointing: Checkpointing { every: Duration::from_secs(3600), every_sequences: Some(1) },
+    }
+}
+
+fn run(source: &Synthetic, docs: &[Vec<u32>], dir: &std::path::Path, backoff: Backoff) -> Result<AnalysisOutput, AnalysisError> {
+    let input = AnalysisInput { source, documents: docs, preference: None, identity: serde_json::json!({"model": "synthetic"}), run_dir: dir };
+    analyze(input, settings(backoff), &Quiet, &AtomicBool::new(false))
+}
+
+#[test]
+fn two_phase_run_equals_one_accumulator_per_state_updated_per_document() {
+    let docs = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&Synthetic::new(), &docs, dir.path(), Backoff::Katz).unwrap();
+
+    // The all-in-memory reference: every state's accumulator with every label set, updated once
+    // per document with the raw hidden states.
+    let source = Synthetic::new();
+    let labels = CorpusLabels::build(&settings(Backoff::Katz).labels, &docs).unwrap();
+    let w = ReferencePoints::from_seed(7, 20, D).unwrap();
+    let cal = Calibration::FindEps;
+    let assigner = SoftAssigner::new(&w, cal.epsilon(20, D).unwrap()).unwrap();
+    let null = NullPermutation::new(labels.positions(), 11).unwrap();
+    let names = source.state_names();
+    let mut accs: Vec<Accumulator> = names
+        .iter()
+        .map(|_| {
+            let mut acc = Accumulator::new(Settings::new(&assigner, &cal));
+            for (s, name) in labels.names().into_iter().enumerate() {
+                let spec = LabelSetSpec { name, weighting: Weighting::Frequency, min_count: 1, null: true, per_label: false };
+                acc.add_label_set(spec, labels.index(s).clone(), true).unwrap();
+            }
+            acc
+        })
+        .collect();
+    for (d, tokens) in docs.iter().enumerate() {
+        let pos = labels.document(d);
+        if pos.valid.is_empty() {
+            continue;
+        }
+        let states = source.forward(tokens, false).unwrap().states;
+        let nulls: Vec<Vec<u32>> = (0..labels.names().len()).map(|s| null.null_ids(labels.ids(s), pos.global.clone()).unwrap()).collect();
+        let batches: Vec<LabelBatch<'_>> = (0..nulls.len()).map(|s| LabelBatch { ids: labels.doc_ids(s, d), null_ids: Some(&nulls[s]) }).collect();
+        for (acc, rows) in accs.iter_mut().zip(&states) {
+            acc.update(&assigner, Rows::F32(&rows[pos.valid.start * D..pos.valid.end * D]), &batches).unwrap();
+        }
+    }
+    assert_eq!(out.estimates.len(), names.len());
+    for ((acc, got), name) in accs.iter().zip(&out.estimates).zip(&names) {
+        let want = acc.estimate().unwrap();
+        assert_eq!(want.positions, got.positions);
+        assert_eq!(want.entropy.to_bits(), got.entropy.to_bits(), "layer {name}: H");
+        for (a, b) in want.label_sets.iter().zip(&got.label_sets) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(a.mutual_information.to_bits(), b.mutual_information.to_bits(), "layer {name}, {}", a.name);
+            assert_eq!(a.null_mutual_information.map(f64::to_bits), b.null_mutual_information.map(f64::to_bits), "layer {name}, {} null", a.name);
+        }
+    }
+    // The synthetic model puts token identity in every state: complexity_1 clearly above its null.
+    let row = out.rows.iter().find(|r| r.layer == "2").unwrap();
+    assert!(row.get("complexity_1").unwrap() > row.get("complexity_null_1").unwrap() + 0.05, "{row:?}");
+    let loss = out.model.get("next_token_loss").unwrap();
+    assert!(loss > 1.0 && loss < 2.0, "loss {loss}");
+    assert!(out.counts.too_short_documents > 0, "the corpus has documents shorter than 2K");
+    // Partials are written per state and nothing of the work folder is needed afterwards.
+    for name in &names {
+        assert!(dir.path().join("partials/corpus").join(format!("{name}.safetensors")).exists());
+    }
+}
+
+#[test]
+fn a_run_that_crashed_resumes_to_the_same_bits() {
+    let docs = corpus();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = run(&Synthetic::new(), &docs, whole_dir.path(), Backoff::None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for fail_at in [2, 5] {
+        let crashing = Synthetic { fail_at: Some(fail_at), ..Synthetic::new() };
+        let err = run(&crashing, &docs, dir.path(), Backoff::None).err().expect("the simulated crash stops the run");
+        assert!(err.to_string().contains("simulated crash"), "{err}");
+    }
+    let last = Synthetic::new();
+    let resumed = run(&last, &docs, dir.path(), Backoff::None).unwrap();
+    let analysed = whole.counts.documents - whole.counts.too_short_documents;
+    assert_eq!(last.calls.load(Ordering::SeqCst), analysed - 2 - 5, "the resumed run redoes no finished document");
+    for (a, b) in whole.rows.iter().zip(&resumed.rows) {
+        assert_eq!(a.layer, b.layer);
+        for ((c, x), (_, y)) in a.values.iter().zip(&b.values) {
+            assert_eq!(x.map(f64::to_bits), y.map(f64::to_bits), "layer {}, {c}", a.layer);
+        }
+    }
+    assert_eq!(whole.model, resumed.model);
+    // A resume with other settings is refused rather than mixed in.
+    let other = tempfile::tempdir().unwrap();
+    let crashing = Synthetic { fail_at: Some(3), ..Synthetic::new() };
+    assert!(run(&crashing, &docs, other.path(), Backoff::None).is_err());
+    let err = run(&Synthetic::new(), &docs, other.path(), Backoff::Katz).err().unwrap().to_string();
+    assert!(err.contains("other settings"), "{err}");
+}
+
+#[test]
+fn a_non_finite_hidden_state_names_its_layer_and_position() {
+    let docs = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let source = Synthetic { nan_at: Some(9), ..Synthetic::new() };
+    let err = run(&source, &docs, dir.path(), Backoff::None).err().unwrap().to_string();
+    assert!(err.contains("layer 2") && err.contains("token position 9") && err.contains("non-finite"), "{err}");
+}
+
+#[test]
+fn a_corpus_with_no_valid_position_is_refused() {
+    let docs = vec![vec![1, 2, 3], vec![4]];
+    let dir = tempfile::tempdir().unwrap();
+    let err = run(&Synthetic::new(), &docs, dir.path(), Backoff::None).err().unwrap().to_string();
+    assert!(err.contains("shorter than 6 tokens"), "{err}");
+}
