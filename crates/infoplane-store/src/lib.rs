@@ -15,7 +15,7 @@ pub use corpus::{read_corpus, Corpus, CorpusFormat, CorpusOptions, CorpusSelecti
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use partial::{decode_partial, encode_partial, read_partial, write_partial};
 pub use preferences::{read_preferences, split_hh_dialogues, PreferenceFormat, PreferenceOptions, PreferencePair, PreferenceSelection, Preferences, HH_ASSISTANT_MARKER};
-pub use table::{Column, Table};
+pub use table::{format_f64, Column, Table};
 pub use spill::{remove_spill, SpillReader, SpillWriter};
 
 use std::path::{Path, PathBuf};
