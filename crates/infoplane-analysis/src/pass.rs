@@ -46,6 +46,9 @@ pub struct Pass<'a> {
     pub sequences: &'a [Vec<u32>],
     /// Per sequence, the token positions whose hidden states are rows (may be empty).
     pub rows: Vec<Range<usize>>,
+    /// The global number of this pass's first row: a shard of a corpus covers the rows
+    /// `first_row..first_row + total_rows()` of the label sets' id vectors and of the null.
+    pub first_row: usize,
     pub sets: Vec<PassLabelSet<'a>>,
     /// The shuffled null of every set (one permutation of all rows).
     pub null: Option<&'a NullPermutation>,
@@ -260,7 +263,7 @@ fn absorb_state(pass: &Pass<'_>, name: &str, settings: &Settings, assigner: &Sof
         if got == 0 {
             break;
         }
-        let range = start..start + got;
+        let range = pass.first_row + start..pass.first_row + start + got;
         for (set, out) in pass.sets.iter().zip(nulls.iter_mut()) {
             if set.spec.null {
                 let null = pass.null.ok_or_else(|| AnalysisError::Source("a label set keeps a null but the pass has no permutation".into()))?;

@@ -7,10 +7,11 @@ use crate::{AnalysisError, Progress, StateSource};
 use infoplane_estimator::{Calibration, Estimate, LabelSetSpec, ReferencePoints, Settings, SoftAssigner, Weighting};
 use infoplane_labels::{CorpusLabels, LabelConfig, NullPermutation, PrefTokens, PreferenceLabels, SequenceLengths, PREFERENCE_SET};
 use infoplane_store::{write_atomic, Column, Table};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 /// Where W comes from.
@@ -77,17 +78,36 @@ pub struct PreferenceInput {
 
 pub struct AnalysisInput<'a> {
     pub source: &'a dyn StateSource,
-    /// Tokenised documents, truncated to the run's maximum.
+    /// Tokenised documents, truncated to the run's maximum: ALL documents of the corpus, also
+    /// when only a shard is analysed (labels, back-off counts and the null are corpus-wide).
     pub documents: &'a [Vec<u32>],
     pub preference: Option<PreferenceInput>,
     /// What identifies the model and data (hashes): with the settings it fingerprints the run, so
     /// a resume never mixes two runs.
     pub identity: Value,
     pub run_dir: &'a Path,
+    /// Analyse only shard `index` of `count`: a contiguous range of documents (and of preference
+    /// pairs). Its partials merge with the other shards' into the whole run ([`merge_units`]).
+    pub shard: Option<Shard>,
+    /// N-gram counts made once for the whole corpus (a plan's); None: counted here.
+    pub ngram_counts: Option<&'a infoplane_labels::NgramCounts>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Items `start..end` of `len` that belong to this shard (contiguous, sizes differ by ≤ 1).
+    pub fn range(&self, len: usize) -> Range<usize> {
+        (self.index * len / self.count)..((self.index + 1) * len / self.count)
+    }
 }
 
 /// Tallies for provenance.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Counts {
     pub documents: usize,
     pub too_short_documents: usize,
@@ -98,6 +118,27 @@ pub struct Counts {
     pub preference_positions: usize,
     pub preference_empty_sequences: usize,
 }
+
+/// What a finished unit (a whole run, or one shard) leaves in its directory as `unit.json`,
+/// written last: its presence means the partials are complete.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UnitRecord {
+    pub fingerprint: String,
+    pub shard: Option<Shard>,
+    pub states: Vec<String>,
+    pub orders: usize,
+    pub aggregate: Aggregate,
+    pub epsilon: f64,
+    pub reference_points_sha256: String,
+    pub reference_origin: String,
+    pub counts: Counts,
+    /// Σ next-token loss over this unit's rows, and their number.
+    pub loss_sum: f64,
+    pub loss_rows: u64,
+    pub preference: bool,
+}
+
+pub const UNIT_RECORD: &str = "unit.json";
 
 pub struct AnalysisOutput {
     pub rows: Vec<LayerRow>,
@@ -115,8 +156,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs the analysis and writes nothing but its work files and partials under `run_dir`
-/// (see [`write_run`] for the results).
+/// Runs the analysis (or one shard of it), leaving partials and `unit.json` under `run_dir`;
+/// see [`write_run`] for the result files.
 pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &dyn Progress, stop: &AtomicBool) -> Result<AnalysisOutput, AnalysisError> {
     let source = input.source;
     let dim = source.dim();
@@ -124,6 +165,11 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let states = select_states(&all_states, &settings.layers)?;
     if settings.min_count == 0 {
         return Err(AnalysisError::Settings("--min-count must be at least 1".into()));
+    }
+    if let Some(shard) = input.shard {
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(AnalysisError::Settings(format!("shard {} of {} does not exist", shard.index, shard.count)));
+        }
     }
     let (w, reference_origin) = match settings.reference {
         ReferenceSpec::Seed(seed) => (ReferencePoints::from_seed(seed, settings.n_bins, dim)?, format!("philox4x64-10 seed {seed}")),
@@ -138,7 +184,10 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let assigner = SoftAssigner::new(&w, epsilon)?;
     let est_settings = Settings::new(&assigner, &settings.calibration);
 
-    let labels = CorpusLabels::build(&settings.labels, input.documents)?;
+    let labels = match input.ngram_counts {
+        Some(counts) => CorpusLabels::build_with_counts(&settings.labels, counts, input.documents)?,
+        None => CorpusLabels::build(&settings.labels, input.documents)?,
+    };
     if labels.positions() == 0 {
         return Err(AnalysisError::Settings(format!(
             "no document has a valid position: all {} are shorter than {} tokens (2 × --orders)",
@@ -165,15 +214,18 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
             "estimator": est_settings,
             "states": states.names,
             "preference": input.preference.as_ref().map(|p| p.mode.name()),
+            "shard": input.shard,
         }))
         .expect("serialisable")
         .as_bytes(),
     );
 
+    let docs = input.shard.map_or(0..labels.documents(), |s| s.range(labels.documents()));
     let corpus = Pass {
         name: "corpus",
-        sequences: input.documents,
-        rows: (0..labels.documents()).map(|d| labels.document(d).valid.clone()).collect(),
+        sequences: &input.documents[docs.clone()],
+        rows: docs.clone().map(|d| labels.document(d).valid.clone()).collect(),
+        first_row: docs.clone().next().map_or(0, |d| labels.document(d).global.start),
         sets,
         null: Some(&null),
         loss: true,
@@ -181,7 +233,6 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let dirs = PassDirs::new(input.run_dir, corpus.name);
     let totals = forward(source, &corpus, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
     let corpus_estimates = absorb(&corpus, &states, &est_settings, &assigner, &totals, &dirs, progress)?;
-    let loss = (totals.loss_rows > 0).then(|| totals.loss_sum / totals.loss_rows as f64);
 
     let mut pref_counts = (0, 0, 0);
     let pref_estimates = match &input.preference {
@@ -193,10 +244,14 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
             }
             pref_counts = (pref.sequences.len(), pl.positions(), pl.empty_sequences());
             let pref_null = NullPermutation::new(pl.positions(), settings.null_seed)?;
+            // Shards split pairs, never the two sequences of one pair.
+            let pairs = input.shard.map_or(0..pref.sequences.len() / 2, |s| s.range(pref.sequences.len() / 2));
+            let seqs = 2 * pairs.start..2 * pairs.end;
             let pass = Pass {
                 name: "preference",
-                sequences: &pref.sequences,
-                rows: pl.sequences().iter().map(|s| s.positions.clone()).collect(),
+                sequences: &pref.sequences[seqs.clone()],
+                rows: seqs.clone().map(|s| pl.sequence(s).positions.clone()).collect(),
+                first_row: seqs.clone().next().map_or(0, |s| pl.sequence(s).global.start),
                 sets: vec![PassLabelSet { spec: spec(PREFERENCE_SET.into()), index: pl.index(), ids: pl.ids() }],
                 null: Some(&pref_null),
                 loss: false,
@@ -207,34 +262,119 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         }
     };
 
-    let orders = settings.labels.orders;
-    let rows: Vec<LayerRow> = states
-        .names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| layer_row(name, orders, &corpus_estimates[k], pref_estimates.as_ref().map(|p| &p[k])))
-        .collect();
-    let blocks: Vec<&LayerRow> = rows.iter().filter(|r| r.layer != "0" && r.layer != "final_norm").collect();
-    let model = aggregate(&blocks, orders, settings.aggregate, loss);
-    let counts = Counts {
-        documents: labels.documents(),
-        too_short_documents: labels.too_short(),
-        positions: labels.positions(),
-        distinct_labels: labels.names().into_iter().enumerate().map(|(s, name)| (name, labels.index(s).len() as u64)).collect(),
-        preference_sequences: pref_counts.0,
-        preference_positions: pref_counts.1,
-        preference_empty_sequences: pref_counts.2,
-    };
-    Ok(AnalysisOutput {
-        rows,
-        model,
+    let record = UnitRecord {
+        fingerprint,
+        shard: input.shard,
+        states: states.names.clone(),
+        orders: settings.labels.orders,
+        aggregate: settings.aggregate,
         epsilon,
         reference_points_sha256: w.sha256().to_string(),
         reference_origin,
-        counts,
-        fingerprint,
-        estimates: corpus_estimates,
-    })
+        counts: Counts {
+            documents: labels.documents(),
+            too_short_documents: labels.too_short(),
+            positions: labels.positions(),
+            distinct_labels: labels.names().into_iter().enumerate().map(|(s, name)| (name, labels.index(s).len() as u64)).collect(),
+            preference_sequences: pref_counts.0,
+            preference_positions: pref_counts.1,
+            preference_empty_sequences: pref_counts.2,
+        },
+        loss_sum: totals.loss_sum,
+        loss_rows: totals.loss_rows,
+        preference: pref_estimates.is_some(),
+    };
+    write_atomic(&input.run_dir.join(UNIT_RECORD), serde_json::to_string_pretty(&record).expect("serialisable").as_bytes())?;
+    Ok(finish(record, corpus_estimates, pref_estimates))
+}
+
+/// Rows and model-level numbers from the estimates of every state.
+fn finish(record: UnitRecord, corpus: Vec<Estimate>, preference: Option<Vec<Estimate>>) -> AnalysisOutput {
+    let rows: Vec<LayerRow> = record
+        .states
+        .iter()
+        .enumerate()
+        .map(|(k, name)| layer_row(name, record.orders, &corpus[k], preference.as_ref().map(|p| &p[k])))
+        .collect();
+    let blocks: Vec<&LayerRow> = rows.iter().filter(|r| r.layer != "0" && r.layer != "final_norm").collect();
+    let loss = (record.loss_rows > 0).then(|| record.loss_sum / record.loss_rows as f64);
+    let model = aggregate(&blocks, record.orders, record.aggregate, loss);
+    AnalysisOutput {
+        rows,
+        model,
+        epsilon: record.epsilon,
+        reference_points_sha256: record.reference_points_sha256,
+        reference_origin: record.reference_origin,
+        counts: record.counts,
+        fingerprint: record.fingerprint,
+        estimates: corpus,
+    }
+}
+
+/// Reads a finished unit's record.
+pub fn read_unit(dir: &Path) -> Result<UnitRecord, AnalysisError> {
+    let path = dir.join(UNIT_RECORD);
+    let bytes = std::fs::read(&path).map_err(|e| AnalysisError::Io(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| AnalysisError::Resume(format!("{}: {e}", path.display())))
+}
+
+/// The whole run from the finished shards of one model: their partials merged state by state,
+/// losses summed. Refuses shards that do not belong together (another model, other settings,
+/// data or W; a missing or repeated shard).
+pub fn merge_units(dirs: &[PathBuf]) -> Result<AnalysisOutput, AnalysisError> {
+    let records: Vec<UnitRecord> = dirs.iter().map(|d| read_unit(d)).collect::<Result<_, _>>()?;
+    let first = records.first().ok_or_else(|| AnalysisError::Settings("no units to merge".into()))?;
+    let count = first.shard.map_or(1, |s| s.count);
+    let mut seen = vec![false; count];
+    for (r, dir) in records.iter().zip(dirs) {
+        let differ = |what: &str| AnalysisError::Settings(format!("{}: its {what} differs from {}'s; these units are not shards of one run", dir.display(), dirs[0].display()));
+        if r.states != first.states || r.orders != first.orders || r.aggregate != first.aggregate {
+            return Err(differ("layers, orders or aggregate"));
+        }
+        if r.epsilon.to_bits() != first.epsilon.to_bits() || r.reference_points_sha256 != first.reference_points_sha256 {
+            return Err(differ("W or ε"));
+        }
+        if r.counts != first.counts || r.preference != first.preference {
+            return Err(differ("corpus (documents, positions or labels)"));
+        }
+        let index = match r.shard {
+            Some(s) if s.count == count => s.index,
+            None if count == 1 => 0,
+            _ => return Err(differ("shard count")),
+        };
+        if std::mem::replace(&mut seen[index], true) {
+            return Err(AnalysisError::Settings(format!("{}: shard {index} is given twice", dir.display())));
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(AnalysisError::Settings(format!("shard {missing} of {count} is missing")));
+    }
+    let merge_pass = |pass: &str| -> Result<Vec<Estimate>, AnalysisError> {
+        first
+            .states
+            .iter()
+            .map(|state| {
+                let mut merged: Option<infoplane_estimator::Accumulator> = None;
+                for dir in dirs {
+                    let path = dir.join("partials").join(pass).join(format!("{state}.safetensors"));
+                    let acc = infoplane_estimator::Accumulator::from_partial(infoplane_store::read_partial(&path)?)?;
+                    match merged.as_mut() {
+                        None => merged = Some(acc),
+                        Some(m) => m.merge(&acc).map_err(|e| AnalysisError::Settings(format!("{}: {e}", path.display())))?,
+                    }
+                }
+                Ok(merged.expect("at least one unit").estimate()?)
+            })
+            .collect()
+    };
+    let corpus = merge_pass("corpus")?;
+    let preference = if first.preference { Some(merge_pass("preference")?) } else { None };
+    let mut record = first.clone();
+    record.shard = None;
+    record.loss_sum = records.iter().map(|r| r.loss_sum).sum();
+    record.loss_rows = records.iter().map(|r| r.loss_rows).sum();
+    record.fingerprint = sha256_hex(records.iter().map(|r| r.fingerprint.as_str()).collect::<Vec<_>>().join(",").as_bytes());
+    Ok(finish(record, corpus, preference))
 }
 
 fn select_states(all: &[String], selection: &LayerSelection) -> Result<StateSelection, AnalysisError> {
@@ -262,8 +402,7 @@ pub fn layers_table(rows: &[LayerRow], orders: usize) -> Result<Table, AnalysisE
     Ok(table)
 }
 
-/// Writes `summary.json`, `layers.csv` and `layers.parquet` (each atomically) and removes the
-/// work files. `summary` is the caller's provenance and settings, completed here.
+/// Writes `summary.json`, `layers.csv` and `layers.parquet` (each atomically). `summary` is the caller's provenance and settings, completed here.
 pub fn write_run(run_dir: &Path, output: &AnalysisOutput, orders: usize, mut summary: Value) -> Result<(), AnalysisError> {
     let table = layers_table(&output.rows, orders)?;
     table.write_csv(&run_dir.join("layers.csv"))?;
@@ -278,10 +417,8 @@ pub fn write_run(run_dir: &Path, output: &AnalysisOutput, orders: usize, mut sum
     });
     summary["fingerprint"] = json!(output.fingerprint);
     let text = serde_json::to_string_pretty(&summary).expect("serialisable");
-    write_atomic(&run_dir.join("summary.json"), text.as_bytes())?;
-    let work = run_dir.join(".work");
-    if work.exists() {
-        std::fs::remove_dir_all(&work).map_err(|e| AnalysisError::Io(format!("{}: {e}", work.display())))?;
-    }
-    Ok(())
+    write_atomic(&run_dir.join("summary.json"), text.as_bytes())
+        .map_err(AnalysisError::from)
+    // `.work/<pass>/progress.json` stays (a few hundred bytes, the spill files are gone): with it a
+    // `--resume` of a finished run redoes nothing.
 }

@@ -1,10 +1,10 @@
 //! The two-phase analysis against an all-in-memory reference, resumption, and bad states, on a
 //! synthetic model whose hidden states carry known token information.
 
-use infoplane_analysis::{analyze, AnalysisError, AnalysisInput, AnalysisOutput, AnalysisSettings, Checkpointing, LayerSelection, Quiet, ReferenceSpec, SequenceStates, StateSource};
+use infoplane_analysis::{analyze, merge_units, AnalysisError, AnalysisInput, AnalysisOutput, AnalysisSettings, Checkpointing, LayerSelection, PreferenceInput, Quiet, ReferenceSpec, SequenceStates, Shard, StateSource};
 use infoplane_analysis::Aggregate;
 use infoplane_estimator::{rng::Philox, Accumulator, Calibration, LabelBatch, LabelSetSpec, ReferencePoints, Rows, Settings, SoftAssigner, Weighting};
-use infoplane_labels::{Backoff, CorpusLabels, LabelConfig, NullPermutation};
+use infoplane_labels::{Backoff, CorpusLabels, LabelConfig, NullPermutation, PrefTokens, SequenceLengths};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -91,8 +91,64 @@ fn settings(backoff: Backoff) -> AnalysisSettings {
 }
 
 fn run(source: &Synthetic, docs: &[Vec<u32>], dir: &std::path::Path, backoff: Backoff) -> Result<AnalysisOutput, AnalysisError> {
-    let input = AnalysisInput { source, documents: docs, preference: None, identity: serde_json::json!({"model": "synthetic"}), run_dir: dir };
+    run_shard(source, docs, dir, backoff, None, None)
+}
+
+fn run_shard(source: &Synthetic, docs: &[Vec<u32>], dir: &std::path::Path, backoff: Backoff, shard: Option<Shard>, preference: Option<PreferenceInput>) -> Result<AnalysisOutput, AnalysisError> {
+    let input = AnalysisInput { source, documents: docs, preference, identity: serde_json::json!({"model": "synthetic"}), run_dir: dir, shard, ngram_counts: None };
     analyze(input, settings(backoff), &Quiet, &AtomicBool::new(false))
+}
+
+/// Pairs whose chosen responses repeat one token pattern and rejected ones another.
+fn preferences() -> PreferenceInput {
+    let (mut sequences, mut lengths) = (Vec::new(), Vec::new());
+    for p in 0..9u32 {
+        let prompt: Vec<u32> = (0..4 + p % 3).map(|i| (i * 7 + p) % 23).collect();
+        for chosen in [true, false] {
+            let mut seq = prompt.clone();
+            seq.extend((0..5 + p % 4).map(|i| if chosen { 1 + i % 3 } else { 12 + (i * 5) % 7 }));
+            lengths.push(SequenceLengths { chosen, prompt_tokens: prompt.len(), len: seq.len() });
+            sequences.push(seq);
+        }
+    }
+    PreferenceInput { sequences, lengths, mode: PrefTokens::Response }
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+#[test]
+fn shards_merged_equal_one_run_and_refuse_to_mix() {
+    let docs = corpus();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = run_shard(&Synthetic::new(), &docs, whole_dir.path(), Backoff::Katz, None, Some(preferences())).unwrap();
+    assert!(whole.rows.iter().all(|r| r.get("preference").is_some()));
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<std::path::PathBuf> = (0..3).map(|i| root.path().join(format!("shard{i}"))).collect();
+    for (i, dir) in dirs.iter().enumerate().rev() {
+        run_shard(&Synthetic::new(), &docs, dir, Backoff::Katz, Some(Shard { index: i, count: 3 }), Some(preferences())).unwrap();
+    }
+    let merged = merge_units(&dirs).unwrap();
+    assert_eq!(merged.counts, whole.counts);
+    for (a, b) in whole.rows.iter().zip(&merged.rows) {
+        for ((c, x), (_, y)) in a.values.iter().zip(&b.values) {
+            assert!(close(*x, *y), "layer {}, {c}: {x:?} vs {y:?}", a.layer);
+        }
+    }
+    for ((c, x), (_, y)) in whole.model.values.iter().zip(&merged.model.values) {
+        assert!(close(*x, *y), "model {c}: {x:?} vs {y:?}");
+    }
+    let err = merge_units(&dirs[..2]).err().unwrap().to_string();
+    assert!(err.contains("shard 2 of 3 is missing"), "{err}");
+    let err = merge_units(&[dirs[0].clone(), dirs[0].clone(), dirs[1].clone()]).err().unwrap().to_string();
+    assert!(err.contains("given twice"), "{err}");
+    let err = merge_units(&[dirs[0].clone(), whole_dir.path().to_path_buf()]).err().unwrap().to_string();
+    assert!(err.contains("not shards of one run"), "{err}");
 }
 
 #[test]
