@@ -22,7 +22,7 @@ mod preference;
 mod sets;
 
 pub use corpus::{CorpusLabels, DocPositions};
-pub use ngrams::NgramCounts;
+pub use ngrams::{NgramCounts, NgramParts};
 pub use null::NullPermutation;
 pub use preference::{preference_positions, PrefSequence, PrefTokens, PreferenceLabels, SequenceLengths, CHOSEN_KEY, PREFERENCE_SET, REJECTED_KEY};
 pub use sets::{LabelKind, LabelSetId, Side};

@@ -177,11 +177,73 @@ impl NgramCounts {
     pub fn memory_bytes(&self) -> usize {
         self.tables.iter().map(OrderTable::bytes).sum()
     }
+
+    /// The counts as plain data, for a store to write: per order k (entry k − 1) the n-grams
+    /// flat (k tokens each, in first-seen order) and their counts.
+    pub fn to_parts(&self) -> NgramParts {
+        NgramParts {
+            orders: self.orders,
+            documents: self.documents,
+            tokens: self.tokens,
+            tables: self.tables.iter().map(|t| (t.tokens.clone(), t.counts.clone())).collect(),
+        }
+    }
+
+    /// Rebuilds counts from [`NgramCounts::to_parts`], checking every length; the same n-gram
+    /// twice in one order, or a zero count, is refused.
+    pub fn from_parts(parts: NgramParts) -> Result<Self, LabelError> {
+        let mut counts = NgramCounts::new(parts.orders)?;
+        if parts.tables.len() != parts.orders {
+            return Err(LabelError::Length { what: "n-gram count tables".into(), expected: parts.orders, got: parts.tables.len() });
+        }
+        for (table, (tokens, values)) in counts.tables.iter_mut().zip(parts.tables) {
+            let k = table.order;
+            if tokens.len() != values.len() * k {
+                return Err(LabelError::Length { what: format!("tokens of the {k}-gram counts"), expected: values.len() * k, got: tokens.len() });
+            }
+            for (key, &c) in tokens.chunks_exact(k).zip(&values) {
+                if c == 0 || table.get(key) != 0 {
+                    return Err(LabelError::Length { what: format!("{k}-gram {key:?} (zero or repeated)"), expected: 1, got: 0 });
+                }
+                table.add(key, c);
+            }
+        }
+        counts.documents = parts.documents;
+        counts.tokens = parts.tokens;
+        Ok(counts)
+    }
+}
+
+/// Plain-data form of [`NgramCounts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NgramParts {
+    pub orders: usize,
+    pub documents: u64,
+    pub tokens: u64,
+    /// Per order k: (flat k-token keys, counts).
+    pub tables: Vec<(Vec<u32>, Vec<u64>)>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_round_trip_and_refuse_inconsistent_data() {
+        let docs: Vec<Vec<u32>> = vec![vec![1, 2, 1, 2, 1, 2, 5], vec![2, 1, 2, 3, 3, 3, 3]];
+        let counts = NgramCounts::from_documents(3, &docs).unwrap();
+        let back = NgramCounts::from_parts(counts.to_parts()).unwrap();
+        assert_eq!(back.to_parts(), counts.to_parts());
+        assert_eq!(back.count(&[3, 3, 3]), 2);
+        let mut bad = counts.to_parts();
+        bad.tables[1].0.pop();
+        assert!(NgramCounts::from_parts(bad).is_err());
+        let mut repeated = counts.to_parts();
+        let first = repeated.tables[0].0[0];
+        repeated.tables[0].0.push(first);
+        repeated.tables[0].1.push(1);
+        assert!(NgramCounts::from_parts(repeated).is_err());
+    }
 
     #[test]
     fn counts_every_occurrence_and_merges_like_one_pass() {

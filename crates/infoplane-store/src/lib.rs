@@ -8,6 +8,7 @@ mod npy;
 mod partial;
 mod preferences;
 mod spill;
+mod ngram_file;
 mod table;
 
 pub use atomic::{write_atomic, write_atomic_with};
@@ -17,6 +18,7 @@ pub use partial::{decode_partial, encode_partial, read_partial, write_partial};
 pub use preferences::{read_preferences, split_hh_dialogues, PreferenceFormat, PreferenceOptions, PreferencePair, PreferenceSelection, Preferences, HH_ASSISTANT_MARKER};
 pub use table::{format_f64, Column, Table};
 pub use spill::{remove_spill, SpillReader, SpillWriter};
+pub use ngram_file::{read_ngram_counts, write_ngram_counts};
 
 use std::path::{Path, PathBuf};
 
