@@ -1,0 +1,286 @@
+//! llama2.c checkpoints (legacy "version 0" float32 export) and their tokenizer `.bin`.
+//!
+//! Checkpoint: 7 little-endian i32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
+//! seq_len; a negative vocab_size means the classifier is stored separately), then float32 arrays
+//! token_embedding[V,d], rms_att[L,d], wq[L,d,d], wk[L,kv,d], wv[L,kv,d], wo[L,d,d], rms_ffn[L,d],
+//! w1[L,h,d], w2[L,d,h], w3[L,h,d], rms_final[d], freq_cis_real[S,hd/2], freq_cis_imag[S,hd/2],
+//! and wcls[V,d] when not shared. Matrices are `[out, in]` like HF's; wq/wk are in the interleaved
+//! rotary layout and are un-permuted to HF's rotate-half layout on load.
+//!
+//! Tokenizer: i32 max_token_length, then per token f32 score, i32 length, bytes. Encoding and
+//! decoding follow run.c exactly.
+
+use crate::config::DecoderConfig;
+use crate::error::RuntimeError;
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+const FORMAT: &str = "llama2.c checkpoint";
+
+/// The header of a legacy llama2.c checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Llama2cHeader {
+    pub dim: usize,
+    pub hidden_dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub vocab_size: usize,
+    pub shared_classifier: bool,
+    pub seq_len: usize,
+}
+
+impl Llama2cHeader {
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Self, RuntimeError> {
+        if bytes.len() < 28 {
+            return Err(RuntimeError::format(path, FORMAT, format!("{} bytes, shorter than the 28-byte header", bytes.len())));
+        }
+        let int = |i: usize| i32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
+        if int(0) as u32 == 0x616b_3432 {
+            return Err(RuntimeError::format(path, FORMAT, "this is a version-1/2 llama2.c export (magic \"ak42\"); only the legacy version-0 float32 export is supported"));
+        }
+        let names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
+        for (i, name) in names.iter().enumerate() {
+            let v = int(i);
+            if v == 0 || (v < 0 && i != 5) || v.unsigned_abs() > 1 << 24 {
+                return Err(RuntimeError::config(path, *name, format!("implausible header value {v}")));
+            }
+        }
+        let h = Llama2cHeader {
+            dim: int(0) as usize,
+            hidden_dim: int(1) as usize,
+            n_layers: int(2) as usize,
+            n_heads: int(3) as usize,
+            n_kv_heads: int(4) as usize,
+            vocab_size: int(5).unsigned_abs() as usize,
+            shared_classifier: int(5) > 0,
+            seq_len: int(6) as usize,
+        };
+        if h.dim % h.n_heads != 0 || h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0 {
+            return Err(RuntimeError::config(path, "n_heads", format!("dim {} / {} heads / {} kv heads do not fit", h.dim, h.n_heads, h.n_kv_heads)));
+        }
+        Ok(h)
+    }
+
+    fn float_count(&self) -> usize {
+        let (d, h, l, v, s) = (self.dim, self.hidden_dim, self.n_layers, self.vocab_size, self.seq_len);
+        let kv = d * self.n_kv_heads / self.n_heads;
+        let hd = d / self.n_heads;
+        v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d + 3 * l * h * d + d + s * hd + if self.shared_classifier { 0 } else { v * d }
+    }
+}
+
+/// Reads a checkpoint into a Llama config and f32 tensors in HF naming.
+pub fn read_checkpoint(path: &Path) -> Result<(Llama2cHeader, DecoderConfig, HashMap<String, Tensor>), RuntimeError> {
+    let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
+    let h = Llama2cHeader::parse(path, &bytes)?;
+    let want = 28 + 4 * h.float_count();
+    if bytes.len() != want {
+        return Err(RuntimeError::format(path, FORMAT, format!("{} bytes, but the header (dim {}, hidden {}, {} layers, {} heads, {} kv heads, vocab {}, seq_len {}, {} classifier) needs exactly {want}", bytes.len(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len, if h.shared_classifier { "shared" } else { "separate" })));
+    }
+    let floats: Vec<f32> = bytes[28..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let (d, hid, l, v) = (h.dim, h.hidden_dim, h.n_layers, h.vocab_size);
+    let kv = d * h.n_kv_heads / h.n_heads;
+    let hd = d / h.n_heads;
+    let mut at = 0usize;
+    let mut take = |n: usize| {
+        let s = &floats[at..at + n];
+        at += n;
+        s
+    };
+    let dev = Device::Cpu;
+    let t = |data: &[f32], shape: &[usize]| Tensor::from_slice(data, shape, &dev);
+    let mut map = HashMap::new();
+    let emb = t(take(v * d), &[v, d])?;
+    map.insert("model.embed_tokens.weight".to_string(), emb.clone());
+    let layer = |i: usize, s: &str| format!("model.layers.{i}.{s}");
+    let rms_att = take(l * d).to_vec();
+    let wq = take(l * d * d).to_vec();
+    let wk = take(l * kv * d).to_vec();
+    let wv = take(l * kv * d).to_vec();
+    let wo = take(l * d * d).to_vec();
+    let rms_ffn = take(l * d).to_vec();
+    let w1 = take(l * hid * d).to_vec();
+    let w2 = take(l * d * hid).to_vec();
+    let w3 = take(l * hid * d).to_vec();
+    let rms_final = take(d).to_vec();
+    let _freq_cis = take(h.seq_len * hd); // run.c recomputes the rotary angles; so do we
+    for i in 0..l {
+        map.insert(layer(i, "input_layernorm.weight"), t(&rms_att[i * d..(i + 1) * d], &[d])?);
+        map.insert(layer(i, "self_attn.q_proj.weight"), unpermute_rows(&t(&wq[i * d * d..(i + 1) * d * d], &[d, d])?, h.n_heads)?);
+        map.insert(layer(i, "self_attn.k_proj.weight"), unpermute_rows(&t(&wk[i * kv * d..(i + 1) * kv * d], &[kv, d])?, h.n_kv_heads)?);
+        map.insert(layer(i, "self_attn.v_proj.weight"), t(&wv[i * kv * d..(i + 1) * kv * d], &[kv, d])?);
+        map.insert(layer(i, "self_attn.o_proj.weight"), t(&wo[i * d * d..(i + 1) * d * d], &[d, d])?);
+        map.insert(layer(i, "post_attention_layernorm.weight"), t(&rms_ffn[i * d..(i + 1) * d], &[d])?);
+        map.insert(layer(i, "mlp.gate_proj.weight"), t(&w1[i * hid * d..(i + 1) * hid * d], &[hid, d])?);
+        map.insert(layer(i, "mlp.down_proj.weight"), t(&w2[i * d * hid..(i + 1) * d * hid], &[d, hid])?);
+        map.insert(layer(i, "mlp.up_proj.weight"), t(&w3[i * hid * d..(i + 1) * hid * d], &[hid, d])?);
+    }
+    map.insert("model.norm.weight".to_string(), t(&rms_final, &[d])?);
+    if !h.shared_classifier {
+        map.insert("lm_head.weight".to_string(), t(take(v * d), &[v, d])?);
+    }
+    let mut cfg = DecoderConfig::llama(v, d, l, h.n_heads, h.n_kv_heads, hid, h.seq_len, 1e-5, 10000.0, h.shared_classifier);
+    cfg.bos_token_id = Some(1);
+    cfg.eos_token_ids = vec![2];
+    Ok((h, cfg, map))
+}
+
+/// Interleaved rotary layout (Meta, llama2.c, GGUF) → HF's rotate-half layout, on the rows of a
+/// `[n_head·hd, in]` matrix: transformers' `reverse_permute_weights`
+/// (`w.reshape(n_head, hd/2, 2, in).swapaxes(1, 2)`).
+pub fn unpermute_rows(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    let hd = out / n_head;
+    w.reshape((n_head, hd / 2, 2, inp))?.transpose(1, 2)?.contiguous()?.reshape((out, inp))
+}
+
+/// llama2.c's tokenizer, encoding and decoding exactly as run.c does.
+#[derive(Debug, Clone)]
+pub struct Llama2cTokenizer {
+    pieces: Vec<Vec<u8>>,
+    scores: Vec<f32>,
+    lookup: HashMap<Vec<u8>, u32>,
+    pub max_token_length: usize,
+}
+
+impl Llama2cTokenizer {
+    /// Reads `vocab_size` entries; the file must hold exactly that many.
+    pub fn read(path: &Path, vocab_size: usize) -> Result<Self, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
+        let bad = |reason: String| RuntimeError::Tokenizer { path: path.to_path_buf(), reason };
+        if bytes.len() < 4 {
+            return Err(bad("shorter than its 4-byte header".into()));
+        }
+        let max_token_length = i32::from_le_bytes(bytes[..4].try_into().unwrap());
+        let mut at = 4;
+        let (mut pieces, mut scores) = (Vec::with_capacity(vocab_size), Vec::with_capacity(vocab_size));
+        while at < bytes.len() {
+            if at + 8 > bytes.len() {
+                return Err(bad(format!("token {} is cut off at byte {at}", pieces.len())));
+            }
+            let score = f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            let len = i32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+            at += 8;
+            if len < 0 || at + len as usize > bytes.len() {
+                return Err(bad(format!("token {} has length {len}, beyond the end of the file", pieces.len())));
+            }
+            pieces.push(bytes[at..at + len as usize].to_vec());
+            scores.push(score);
+            at += len as usize;
+        }
+        if pieces.len() > vocab_size {
+            return Err(RuntimeError::VocabTooLarge { path: path.to_path_buf(), max_id: pieces.len() - 1, embedding_rows: vocab_size });
+        }
+        if pieces.len() < vocab_size {
+            return Err(bad(format!("{} tokens, but the model has a {vocab_size}-token vocabulary", pieces.len())));
+        }
+        let mut lookup = HashMap::with_capacity(pieces.len());
+        for (i, p) in pieces.iter().enumerate() {
+            lookup.entry(p.clone()).or_insert(i as u32);
+        }
+        if !lookup.contains_key(b" ".as_slice()) {
+            return Err(bad("no \" \" token, which run.c's encoder needs for the dummy prefix".into()));
+        }
+        Ok(Llama2cTokenizer { pieces, scores, lookup, max_token_length: max_token_length.max(0) as usize })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn piece(&self, id: u32) -> Option<&[u8]> {
+        self.pieces.get(id as usize).map(|p| p.as_slice())
+    }
+
+    /// run.c's `encode(t, text, bos, eos=0)`: dummy-prefix space, per-character lookup with byte
+    /// fallback (id = byte + 3), then repeatedly merge the adjacent pair whose concatenation is the
+    /// highest-scoring token (leftmost on ties).
+    pub fn encode(&self, text: &str, bos: bool) -> Vec<u32> {
+        let mut ids: Vec<u32> = Vec::with_capacity(text.len() + 2);
+        if bos {
+            ids.push(1);
+        }
+        if !text.is_empty() {
+            ids.push(self.lookup[b" ".as_slice()]);
+        }
+        let raw = text.as_bytes();
+        let mut buf: Vec<u8> = Vec::with_capacity(4);
+        for (i, &c) in raw.iter().enumerate() {
+            if c & 0xC0 != 0x80 {
+                buf.clear();
+            }
+            buf.push(c);
+            if i + 1 < raw.len() && raw[i + 1] & 0xC0 == 0x80 && buf.len() < 4 {
+                continue;
+            }
+            match self.lookup.get(&buf) {
+                Some(&id) => ids.push(id),
+                None => ids.extend(buf.iter().map(|&b| b as u32 + 3)),
+            }
+            buf.clear();
+        }
+        let mut merged: Vec<u8> = Vec::with_capacity(2 * self.max_token_length + 2);
+        loop {
+            let mut best: Option<(f32, u32, usize)> = None;
+            for i in 0..ids.len().saturating_sub(1) {
+                merged.clear();
+                merged.extend_from_slice(&self.pieces[ids[i] as usize]);
+                merged.extend_from_slice(&self.pieces[ids[i + 1] as usize]);
+                if let Some(&id) = self.lookup.get(&merged) {
+                    let score = self.scores[id as usize];
+                    // run.c starts from -1e10 and takes strictly greater scores.
+                    if score > best.map_or(-1e10, |b| b.0) {
+                        best = Some((score, id, i));
+                    }
+                }
+            }
+            match best {
+                Some((_, id, i)) => {
+                    ids[i] = id;
+                    ids.remove(i + 1);
+                }
+                None => break,
+            }
+        }
+        ids
+    }
+
+    /// run.c's `decode` applied token after token: a piece following BOS loses its leading
+    /// space, `<0xXX>` pieces become their byte; BOS and EOS print nothing (run.c never prints them).
+    pub fn decode_bytes(&self, ids: &[u32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev: Option<u32> = None;
+        for &id in ids {
+            let Some(piece) = self.pieces.get(id as usize) else {
+                prev = Some(id);
+                continue;
+            };
+            if id == 1 || id == 2 {
+                prev = Some(id);
+                continue;
+            }
+            let mut piece: &[u8] = piece;
+            if prev == Some(1) && piece.first() == Some(&b' ') {
+                piece = &piece[1..];
+            }
+            match parse_byte_piece(piece) {
+                Some(b) => out.push(b),
+                None => out.extend_from_slice(piece),
+            }
+            prev = Some(id);
+        }
+        out
+    }
+}
+
+/// `sscanf(piece, "<0x%02hhX>", &byte)`: "<0x" then one or two hex digits.
+fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
+    let rest = piece.strip_prefix(b"<0x")?;
+    let digits: Vec<u8> = rest.iter().take(2).copied().take_while(|c| c.is_ascii_hexdigit()).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    u8::from_str_radix(std::str::from_utf8(&digits).ok()?, 16).ok()
+}
