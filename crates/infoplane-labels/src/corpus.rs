@@ -10,12 +10,23 @@
 //! - label indexes: per distinct key of a set about 8k + 22 bytes (key as i64s, offset, count,
 //!   hash slot), kept; fixed sets of high order approach one key per position (≲ 5M·(8k + 22)
 //!   for in_k and out_k each), back-off sets have far fewer (rare n-grams back off);
-//! - during the pre-pass only: [`NgramCounts`] (≈ 4k + 14 B per distinct n-gram, see there)
-//!   and one back-off order per position and level (P·K bytes), both freed before returning.
+//! - during the pre-pass only: every n-gram of the documents interned per order (≈ 4k + 14 B
+//!   per distinct k-gram, as in [`NgramCounts`]; freed once back-off orders are known), the
+//!   n-gram id at every token for every order (4·K bytes per token), one back-off order per
+//!   position and level (P·K bytes), and per label set being built a map from n-gram id to
+//!   label id (4 B per distinct n-gram of the orders it uses).
 //!
-//! Label sets are built in parallel, one thread per set; each set is built sequentially in
-//! global position order, so ids are assigned in first-seen order and never depend on threads.
+//! Measured (`examples/prepass_scale.rs`: 10,000 × 512 Zipf(1.1) tokens over 49,152 ids,
+//! K = 4, 16 sets, 2 cores): 5.05M positions, 4.8M distinct quadgrams; ids 308 MiB + indexes
+//! ≈ 0.95 GiB held, peak RSS 1.57 GB, 9 s. Independent Zipf tokens have more distinct n-grams
+//! than text, so C4 needs less.
+//!
+//! Time: one hash per token and order (the n-gram tables), then array reads only; each label
+//! index hashes each of its distinct keys once ([`LabelIndex::from_parts`]). Label sets are
+//! built in parallel, one task per set; each set is built sequentially in global position
+//! order, so ids are assigned in first-seen order and never depend on threads.
 
+use crate::ngrams::OrderTable;
 use crate::{valid_positions, Backoff, LabelConfig, LabelError, LabelKind, LabelSetId, NgramCounts, Side};
 use infoplane_estimator::LabelIndex;
 use rayon::prelude::*;
@@ -43,68 +54,98 @@ pub struct CorpusLabels {
 }
 
 impl CorpusLabels {
-    /// The whole pre-pass over `docs` (each a document's token ids, after truncation).
+    /// The whole pre-pass over `docs` (each a document's token ids, after truncation); back-off
+    /// counts are those of these documents.
     pub fn build<D: AsRef<[u32]> + Sync>(config: &LabelConfig, docs: &[D]) -> Result<Self, LabelError> {
-        config.validate()?;
-        // Fixed orders alone need no counts; build them empty rather than count for nothing.
-        let counts = match config.backoff {
-            Backoff::Katz => NgramCounts::from_documents(config.orders, docs)?,
-            Backoff::None => NgramCounts::new(config.orders)?,
-        };
-        Self::build_with_counts(config, &counts, docs)
+        Self::build_inner(config, None, docs)
     }
 
-    /// The pre-pass with n-gram counts made elsewhere (e.g. merged from shards). `counts` must be
-    /// the counts of exactly these documents for the back-off labels to follow METHOD.md; it is
-    /// not consulted with `Backoff::None`.
+    /// The pre-pass with back-off counts made elsewhere (e.g. merged from shards, or over a whole
+    /// corpus of which `docs` is a part). An n-gram absent from `counts` counts 0. Not consulted
+    /// with `Backoff::None`.
     pub fn build_with_counts<D: AsRef<[u32]> + Sync>(config: &LabelConfig, counts: &NgramCounts, docs: &[D]) -> Result<Self, LabelError> {
+        if config.backoff == Backoff::Katz && counts.orders() < config.orders {
+            return Err(LabelError::CountOrders { counts: counts.orders(), needed: config.orders });
+        }
+        Self::build_inner(config, Some(counts), docs)
+    }
+
+    fn build_inner<D: AsRef<[u32]> + Sync>(config: &LabelConfig, counts: Option<&NgramCounts>, docs: &[D]) -> Result<Self, LabelError> {
         config.validate()?;
         let k_max = config.orders;
-        if config.backoff == Backoff::Katz && counts.orders() < k_max {
-            return Err(LabelError::CountOrders { counts: counts.orders(), needed: k_max });
-        }
-        let mut spans = Vec::with_capacity(docs.len());
-        let (mut total, mut too_short) = (0usize, 0usize);
-        for doc in docs {
-            let valid = valid_positions(doc.as_ref().len(), k_max);
-            if valid.is_empty() {
-                too_short += 1;
-            }
-            spans.push(DocPositions { global: total..total + valid.len(), valid: valid.clone() });
-            total += valid.len();
-        }
-        if total > u32::MAX as usize {
-            return Err(LabelError::TooManyPositions(total as u64));
-        }
-        let backoff_orders = (config.backoff == Backoff::Katz).then(|| backoff_orders(docs, &spans, counts, config.backoff_min_count, k_max));
+        let layout = Layout::new(docs, k_max)?;
+        let mut grams = LocalGrams::new(docs, &layout, k_max);
+        let counted_ngrams: Vec<usize> = match counts {
+            Some(c) => (1..=k_max).map(|k| c.distinct(k)).collect(),
+            None => grams.tables.iter().map(|t| t.counts.len()).collect(),
+        };
+        let backoff_orders = (config.backoff == Backoff::Katz).then(|| {
+            // Whether each local n-gram reaches τ, then the orders per position from array reads.
+            let qualifies: Vec<Vec<bool>> = grams
+                .tables
+                .par_iter()
+                .map(|t| match counts {
+                    None => t.counts.iter().map(|&c| c >= config.backoff_min_count).collect(),
+                    Some(c) => (0..t.counts.len() as u32).map(|id| c.count(t.key(id)) >= config.backoff_min_count).collect(),
+                })
+                .collect();
+            backoff_orders(&layout, &grams, &qualifies, k_max)
+        });
+        // Keys are read from the documents from here on: the tables can go.
+        let distinct: Vec<usize> = grams.tables.iter().map(|t| t.counts.len()).collect();
+        grams.tables = Vec::new();
         let sets = config.label_sets();
-        let built: Vec<(LabelIndex, Vec<u32>)> = sets
+        let built: Vec<Result<(LabelIndex, Vec<u32>), LabelError>> = sets
             .par_iter()
             .map(|set| {
-                let mut index = LabelIndex::new();
-                let mut ids = Vec::with_capacity(total);
-                let mut key: Vec<i64> = Vec::with_capacity(k_max);
-                for (doc, span) in docs.iter().zip(&spans) {
+                // Dense ids in first-seen order through a per-order map from local n-gram ids: no
+                // hashing per position; the index hashes each distinct key once.
+                let mut remap: Vec<Vec<u32>> = vec![Vec::new(); k_max];
+                let (mut values, mut offsets, mut label_counts) = (Vec::new(), vec![0usize], Vec::<u64>::new());
+                let mut ids = Vec::with_capacity(layout.total);
+                for ((doc, span), &offset) in docs.iter().zip(&layout.spans).zip(&layout.token_offsets) {
                     let t = doc.as_ref();
                     for (g, i) in span.global.clone().zip(span.valid.clone()) {
-                        let order = match set.kind {
+                        let k = match set.kind {
                             LabelKind::Fixed => set.order,
-                            LabelKind::Backoff => backoff_orders.as_ref().expect("built with Katz")[g * k_max + set.order - 1] as usize,
+                            LabelKind::Backoff => backoff_orders.as_ref().expect("back-off orders exist with Katz")[g * k_max + set.order - 1] as usize,
                         };
-                        let tokens = match set.side {
-                            Side::Input => &t[i + 1 - order..=i],
-                            Side::Output => &t[i + 1..=i + order],
+                        let start = match set.side {
+                            Side::Input => i + 1 - k,
+                            Side::Output => i + 1,
                         };
-                        key.clear();
-                        key.extend(tokens.iter().map(|&x| x as i64));
-                        ids.push(index.intern(&key));
+                        let local = grams.id(k, offset + start);
+                        let map = &mut remap[k - 1];
+                        if map.is_empty() {
+                            map.resize(distinct[k - 1], u32::MAX);
+                        }
+                        let mut dense = map[local as usize];
+                        if dense == u32::MAX {
+                            dense = label_counts.len() as u32;
+                            map[local as usize] = dense;
+                            values.extend(t[start..start + k].iter().map(|&x| x as i64));
+                            offsets.push(values.len());
+                            label_counts.push(0);
+                        }
+                        label_counts[dense as usize] += 1;
+                        ids.push(dense);
                     }
                 }
-                (index, ids)
+                drop(remap);
+                values.shrink_to_fit();
+                let index = LabelIndex::from_parts(values, offsets, label_counts).map_err(|reason| LabelError::Index { set: set.name(), reason })?;
+                Ok((index, ids))
             })
             .collect();
-        let (indexes, ids) = built.into_iter().unzip();
-        let counted_ngrams = (1..=k_max).map(|k| counts.distinct(k)).collect();
+        drop(grams);
+        let mut indexes = Vec::with_capacity(sets.len());
+        let mut ids = Vec::with_capacity(sets.len());
+        for b in built {
+            let (index, set_ids) = b?;
+            indexes.push(index);
+            ids.push(set_ids);
+        }
+        let Layout { spans, too_short, .. } = layout;
         Ok(CorpusLabels { config: config.clone(), sets, indexes, ids, docs: spans, too_short, counted_ngrams })
     }
 
@@ -178,25 +219,99 @@ impl CorpusLabels {
     }
 }
 
+/// Where every document's valid positions are, globally, and where its tokens start in the
+/// flat per-token arrays of [`LocalGrams`].
+struct Layout {
+    spans: Vec<DocPositions>,
+    token_offsets: Vec<usize>,
+    total: usize,
+    tokens: usize,
+    too_short: usize,
+}
+
+impl Layout {
+    fn new<D: AsRef<[u32]>>(docs: &[D], k_max: usize) -> Result<Self, LabelError> {
+        let mut spans = Vec::with_capacity(docs.len());
+        let mut token_offsets = Vec::with_capacity(docs.len());
+        let (mut total, mut tokens, mut too_short) = (0usize, 0usize, 0usize);
+        for doc in docs {
+            let len = doc.as_ref().len();
+            let valid = valid_positions(len, k_max);
+            if valid.is_empty() {
+                too_short += 1;
+            }
+            spans.push(DocPositions { global: total..total + valid.len(), valid: valid.clone() });
+            token_offsets.push(tokens);
+            total += valid.len();
+            // Too-short documents are not analysed and take no room in the per-token arrays.
+            if !valid.is_empty() {
+                tokens += len;
+            }
+        }
+        if total > u32::MAX as usize {
+            return Err(LabelError::TooManyPositions(total as u64));
+        }
+        Ok(Layout { spans, token_offsets, total, tokens, too_short })
+    }
+}
+
+/// Every n-gram of orders 1..=K of the analysed documents, interned per order (u32 tokens), and
+/// the id of the n-gram starting at every token: one hash per token and order for the whole
+/// pre-pass. Memory: the tables (≈ 4k + 14 B per distinct k-gram) and 4·K bytes per token.
+struct LocalGrams {
+    tables: Vec<OrderTable>,
+    /// Per order k (entry k − 1), per flat token offset: the id of the k-gram starting there.
+    starts: Vec<Vec<u32>>,
+}
+
+impl LocalGrams {
+    fn new<D: AsRef<[u32]> + Sync>(docs: &[D], layout: &Layout, k_max: usize) -> Self {
+        let (tables, starts) = (1..=k_max)
+            .into_par_iter()
+            .map(|k| {
+                let mut table = OrderTable::new(k);
+                let mut starts = vec![u32::MAX; layout.tokens];
+                for ((doc, span), &offset) in docs.iter().zip(&layout.spans).zip(&layout.token_offsets) {
+                    if span.valid.is_empty() {
+                        continue;
+                    }
+                    let t = doc.as_ref();
+                    for (s, w) in t.windows(k).enumerate() {
+                        starts[offset + s] = table.add(w, 1);
+                    }
+                }
+                (table, starts)
+            })
+            .unzip();
+        LocalGrams { tables, starts }
+    }
+
+    #[inline]
+    fn id(&self, k: usize, token: usize) -> u32 {
+        self.starts[k - 1][token]
+    }
+}
+
 /// For each global position and level L = 1..=K, the synchronised back-off order
 /// k_i(L) = min(longest qualifying input order ≤ L, longest qualifying output order ≤ L),
 /// where order k qualifies when its n-gram occurs ≥ τ times; order 1 always qualifies.
 /// Flat, K entries per position.
-fn backoff_orders<D: AsRef<[u32]> + Sync>(docs: &[D], spans: &[DocPositions], counts: &NgramCounts, min_count: u64, k_max: usize) -> Vec<u8> {
-    let per_doc: Vec<Vec<u8>> = docs
+fn backoff_orders(layout: &Layout, grams: &LocalGrams, qualifies: &[Vec<bool>], k_max: usize) -> Vec<u8> {
+    let per_doc: Vec<Vec<u8>> = layout
+        .spans
         .par_iter()
-        .zip(spans)
-        .map(|(doc, span)| {
-            let t = doc.as_ref();
+        .enumerate()
+        .map(|(d, span)| {
+            let offset = layout.token_offsets[d];
             let mut out = Vec::with_capacity(span.valid.len() * k_max);
             for i in span.valid.clone() {
                 // Bit k − 1 set when order k qualifies on that side.
                 let (mut q_in, mut q_out) = (1u32, 1u32);
                 for k in 2..=k_max {
-                    if counts.count(&t[i + 1 - k..=i]) >= min_count {
+                    if qualifies[k - 1][grams.id(k, offset + i + 1 - k) as usize] {
                         q_in |= 1 << (k - 1);
                     }
-                    if counts.count(&t[i + 1..=i + k]) >= min_count {
+                    if qualifies[k - 1][grams.id(k, offset + i + 1) as usize] {
                         q_out |= 1 << (k - 1);
                     }
                 }

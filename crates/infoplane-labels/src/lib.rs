@@ -116,6 +116,8 @@ pub enum LabelError {
     CountOrders { counts: usize, needed: usize },
     #[error("{0} valid positions: a corpus may have at most 4,294,967,295 (label ids and permutations are 32-bit)")]
     TooManyPositions(u64),
+    #[error("label set {set}: {reason}")]
+    Index { set: String, reason: String },
     #[error("{what}: {got} values for {expected} positions")]
     Length { what: String, expected: usize, got: usize },
 }

@@ -27,38 +27,41 @@ fn hash_tokens(key: &[u32]) -> u64 {
 
 /// Counts of every n-gram of one order (keys of equal length, stored flat).
 #[derive(Clone, Debug, Default)]
-struct OrderTable {
-    order: usize,
+pub(crate) struct OrderTable {
+    pub(crate) order: usize,
     table: HashTable<u32>,
-    tokens: Vec<u32>,
-    counts: Vec<u64>,
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) counts: Vec<u64>,
 }
 
 impl OrderTable {
-    fn new(order: usize) -> Self {
+    pub(crate) fn new(order: usize) -> Self {
         OrderTable { order, ..Default::default() }
     }
 
-    fn key(&self, id: u32) -> &[u32] {
+    pub(crate) fn key(&self, id: u32) -> &[u32] {
         let k = self.order;
         &self.tokens[id as usize * k..(id as usize + 1) * k]
     }
 
-    fn add(&mut self, key: &[u32], count: u64) {
+    /// Adds `count` occurrences of `key`; its id (first-seen order).
+    pub(crate) fn add(&mut self, key: &[u32], count: u64) -> u32 {
         debug_assert_eq!(key.len(), self.order);
         let h = hash_tokens(key);
         let k = self.order;
         let tokens = &self.tokens;
         if let Some(&id) = self.table.find(h, |&id| &tokens[id as usize * k..(id as usize + 1) * k] == key) {
             self.counts[id as usize] += count;
-            return;
+            return id;
         }
         let id = self.counts.len() as u32;
         self.tokens.extend_from_slice(key);
         self.counts.push(count);
         let tokens = &self.tokens;
         self.table.insert_unique(h, id, |&i| hash_tokens(&tokens[i as usize * k..(i as usize + 1) * k]));
+        id
     }
+
 
     fn get(&self, key: &[u32]) -> u64 {
         if key.len() != self.order {
