@@ -5,6 +5,26 @@ use infoplane_store::{Column, StoreError, Table};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use proptest::prelude::*;
+use std::path::PathBuf;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `../shared/data` beside the repository, or `$INFOPLANE_SHARED_DATA` (relative paths are taken
+/// from the repository root). None, with a notice on stderr, when it is absent; a panic instead
+/// when `INFOPLANE_REQUIRE_SHARED_DATA=1` (as `.ci/run` sets).
+fn shared_data(test: &str) -> Option<PathBuf> {
+    let configured = std::env::var_os("INFOPLANE_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
+    let dir = if configured.is_absolute() { configured } else { repo_root().join(configured) };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var("INFOPLANE_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+    assert!(!required, "{test}: shared data {} is missing and INFOPLANE_REQUIRE_SHARED_DATA=1", dir.display());
+    eprintln!("SKIPPED {test}: shared data not found at {} (set INFOPLANE_SHARED_DATA)", dir.display());
+    None
+}
 
 fn sample() -> Table {
     let mut t = Table::new();
@@ -69,6 +89,29 @@ fn bad_files_are_refused_with_their_path() {
     let before = std::fs::read(&keep).unwrap();
     assert!(sample().write_csv(&dir.path().join("no/such/dir/keep.csv")).is_err());
     assert_eq!(std::fs::read(&keep).unwrap(), before);
+}
+
+/// The Open LLM Leaderboard scores CSV reads with the types pandas infers (4,576 rows; rank
+/// int, model text, scores float, nothing missing), and its values survive a write and re-read.
+#[test]
+fn real_leaderboard_scores() {
+    let Some(data) = shared_data("real_leaderboard_scores") else { return };
+    let path = data.join("open_llm_leaderboard_v2/oll_v2_scores.csv");
+    let t = Table::read_csv(&path).unwrap();
+    assert_eq!(t.names(), ["rank", "model", "average", "params_b", "ifeval", "bbh", "math_lvl5", "gpqa", "musr", "mmlu_pro"]);
+    assert_eq!(t.rows(), 4576);
+    assert!(matches!(t.column("rank"), Some(Column::I64(_))));
+    assert_eq!(t.column("model").unwrap().text_at(0).as_deref(), Some("MaziyarPanahi/calme-3.2-instruct-78b"));
+    for name in &t.names()[2..] {
+        let Some(Column::F64(v)) = t.column(name) else { panic!("{name} is not numeric") };
+        assert!(v.iter().all(Option::is_some), "{name}");
+    }
+    assert_eq!(t.column("musr").unwrap().f64_at(1), Some(36.5));
+    let dir = tempfile::tempdir().unwrap();
+    t.write_csv(&dir.path().join("s.csv")).unwrap();
+    t.write_parquet(&dir.path().join("s.parquet")).unwrap();
+    assert_eq!(Table::read_csv(&dir.path().join("s.csv")).unwrap(), t);
+    assert_eq!(Table::read_parquet(&dir.path().join("s.parquet")).unwrap(), t);
 }
 
 fn float() -> impl Strategy<Value = Option<f64>> {
