@@ -12,6 +12,7 @@
 
 pub mod data;
 pub mod error;
+pub mod fused;
 pub mod model;
 pub mod optim;
 pub mod schedule;

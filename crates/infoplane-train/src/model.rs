@@ -9,13 +9,16 @@
 //! stream, so adding a tensor or reordering them changes no other tensor's values.
 
 use crate::error::TrainError;
+use crate::fused::{self, RopeTables};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use infoplane_estimator::rng::Philox;
+use infoplane_runtime::decoder::rope_inv_freq;
 use infoplane_runtime::{BatchLayout, Decoder, DecoderConfig, DecoderOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Standard deviation of the initial weights (transformers' `initializer_range`).
 pub const INIT_STD: f64 = 0.02;
@@ -185,12 +188,39 @@ pub fn initial_values(seed: u64, name: &str, len: usize, std: Option<f64>) -> Ve
 }
 
 /// A model with live, trainable weights.
+///
+/// Two forward passes read the same `Var`s: [`TrainModel::logits`] (fused ops with hand-written
+/// backward passes, used for training: 2–3× faster per step) and [`TrainModel::reference_logits`]
+/// (the runtime's generic decoder in its differentiable mode, the definition the fused pass is
+/// tested against, values and gradients).
 pub struct TrainModel {
     pub shape: ModelShape,
     pub varmap: VarMap,
     /// In [`ModelShape::parameters`] order, with whether weight decay applies.
     pub params: Vec<Param>,
     pub decoder: Decoder,
+    weights: Weights,
+    rope: Arc<RopeTables>,
+}
+
+struct LayerWeights {
+    input_norm: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    o: Tensor,
+    post_norm: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    down: Tensor,
+}
+
+/// The parameters' tensors (sharing the `Var`s' storage and ids, so gradients reach the `Var`s).
+struct Weights {
+    embed: Tensor,
+    layers: Vec<LayerWeights>,
+    norm: Tensor,
+    lm_head: Tensor,
 }
 
 pub struct Param {
@@ -233,13 +263,71 @@ impl TrainModel {
             }
         }
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let cfg = shape.decoder_config();
         // Unfused projections read the live Vars, so optimiser updates are seen without a rebuild.
-        let decoder = Decoder::new(&shape.decoder_config(), vb, DecoderOptions { fuse_projections: false, differentiable: true })?;
-        Ok(TrainModel { shape: shape.clone(), varmap, params, decoder })
+        let decoder = Decoder::new(&cfg, vb, DecoderOptions { fuse_projections: false, differentiable: true })?;
+        let t = |name: &str| -> Tensor { params.iter().find(|p| p.name == name).expect("every parameter exists").var.as_tensor().clone() };
+        let layers = (0..shape.layers)
+            .map(|l| {
+                let p = |suffix: &str| t(&format!("model.layers.{l}.{suffix}.weight"));
+                LayerWeights {
+                    input_norm: p("input_layernorm"),
+                    q: p("self_attn.q_proj"),
+                    k: p("self_attn.k_proj"),
+                    v: p("self_attn.v_proj"),
+                    o: p("self_attn.o_proj"),
+                    post_norm: p("post_attention_layernorm"),
+                    gate: p("mlp.gate_proj"),
+                    up: p("mlp.up_proj"),
+                    down: p("mlp.down_proj"),
+                }
+            })
+            .collect();
+        let embed = t("model.embed_tokens.weight");
+        let lm_head = if shape.tie_embeddings { embed.clone() } else { t("lm_head.weight") };
+        let weights = Weights { embed, layers, norm: t("model.norm.weight"), lm_head };
+        let inv_freq = rope_inv_freq(&cfg).expect("Llama models are rotary");
+        let rope = Arc::new(RopeTables::new(&inv_freq, shape.max_positions));
+        Ok(TrainModel { shape: shape.clone(), varmap, params, decoder, weights, rope })
     }
 
-    /// Logits `[rows·context, vocab]` of a batch of full windows.
+    /// Logits `[rows·context, vocab]` of a batch of full windows (`inputs` row-major), through the
+    /// fused training ops.
     pub fn logits(&self, inputs: &[u32], rows: usize, context: usize) -> Result<Tensor, TrainError> {
+        Ok(self.fused_logits(inputs, rows, context)?)
+    }
+
+    fn fused_logits(&self, inputs: &[u32], b: usize, t: usize) -> candle_core::Result<Tensor> {
+        let s = &self.shape;
+        let (nh, nkv, hd) = (s.heads, s.kv_heads, s.head_dim());
+        let g = nh / nkv;
+        let n = b * t;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let ids = Tensor::from_slice(inputs, n, &Device::Cpu)?;
+        let w = &self.weights;
+        let mut h = w.embed.index_select(&ids, 0)?; // [N, d]
+        for l in &w.layers {
+            let x = fused::rms_norm(&h, &l.input_norm, NORM_EPS)?;
+            let q = fused::rope(&x.matmul(&l.q.t()?)?, &self.rope, t, nh)?;
+            let k = fused::rope(&x.matmul(&l.k.t()?)?, &self.rope, t, nkv)?;
+            let v = x.matmul(&l.v.t()?)?;
+            // [N, heads·hd] → [B, heads, T, hd]; query heads grouped per key/value head.
+            let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?.reshape((b, nkv, g * t, hd))?;
+            let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let probs = fused::causal_softmax(&q.matmul(&k.t()?)?, t, scale)?;
+            let o = probs.matmul(&v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.contiguous()?.reshape((n, nh * hd))?;
+            h = (h + o.matmul(&l.o.t()?)?)?;
+            let x = fused::rms_norm(&h, &l.post_norm, NORM_EPS)?;
+            let a = fused::silu_mul(&x.matmul(&l.gate.t()?)?, &x.matmul(&l.up.t()?)?)?;
+            h = (h + a.matmul(&l.down.t()?)?)?;
+        }
+        let x = fused::rms_norm(&h, &w.norm, NORM_EPS)?;
+        x.matmul(&w.lm_head.t()?)
+    }
+
+    /// The same logits through the runtime's differentiable decoder (composite candle ops).
+    pub fn reference_logits(&self, inputs: &[u32], rows: usize, context: usize) -> Result<Tensor, TrainError> {
         let ids = Tensor::from_slice(inputs, (rows, context), &Device::Cpu)?;
         let out = self.decoder.forward(&ids, &BatchLayout::right_padded(&vec![context; rows]))?;
         let logits = self.decoder.logits(&out.final_norm)?;
@@ -249,6 +337,12 @@ impl TrainModel {
     /// Mean next-token cross-entropy (nats) of a batch, as a scalar tensor on the autograd graph.
     pub fn loss(&self, inputs: &[u32], targets: &[u32], rows: usize, context: usize) -> Result<Tensor, TrainError> {
         let logits = self.logits(inputs, rows, context)?;
+        Ok(fused::cross_entropy(&logits, targets)?)
+    }
+
+    /// [`TrainModel::loss`] through the runtime's decoder and candle's composite cross-entropy.
+    pub fn reference_loss(&self, inputs: &[u32], targets: &[u32], rows: usize, context: usize) -> Result<Tensor, TrainError> {
+        let logits = self.reference_logits(inputs, rows, context)?;
         let targets = Tensor::from_slice(targets, rows * context, &Device::Cpu)?;
         Ok(candle_nn::loss::cross_entropy(&logits, &targets)?)
     }
