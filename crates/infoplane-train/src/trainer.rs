@@ -181,8 +181,9 @@ pub struct TrainerState {
 }
 
 /// What a finished run produced.
-#[derive(Debug, Clone)]
 pub struct TrainSummary {
+    /// The trained model as it is after the last step (the last checkpoint holds the same values).
+    pub model: TrainModel,
     pub checkpoints: Vec<CheckpointInfo>,
     pub params: u64,
     pub manifest: PathBuf,
@@ -297,6 +298,7 @@ pub fn train<S: AsRef<str> + Sync>(job: &TrainJob, tokenizer: &Tokenizer, train_
     observer.finish();
     let loop_s = loop_started.elapsed().as_secs_f64();
     Ok(TrainSummary {
+        model,
         checkpoints: written,
         params,
         manifest: job.output.join("manifest.toml"),
@@ -367,11 +369,11 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| TrainError::io(path, e))
 }
 
-/// `tokenizer_config.json` so that transformers' `AutoTokenizer` adds the BOS too.
+/// `tokenizer_config.json` naming the special token for transformers' `AutoTokenizer`. No
+/// `add_bos_token`: tokenizer.json's post-processor already adds the BOS, and that flag would make
+/// loaders rebuild the post-processor.
 fn tokenizer_config(context: usize) -> String {
     let v = serde_json::json!({
-        "add_bos_token": true,
-        "add_eos_token": false,
         "bos_token": BOS_TOKEN,
         "clean_up_tokenization_spaces": false,
         "eos_token": BOS_TOKEN,
