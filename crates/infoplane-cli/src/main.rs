@@ -1,8 +1,10 @@
 //! `infoplane`: the command line. Parses flags, reads and writes files through the store, and
 //! hands numbers to the estimator. Every failure exits with code 2 and one line naming its cause.
 
+mod correlate;
 mod demo;
 mod estimate;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +24,10 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// Merge partial statistics written by `estimate --partial-output` into one result.
     MergePartials(estimate::MergeArgs),
+    /// Plots (SVG, PNG) and a self-contained report.html for a run or a sweep directory.
+    Report(report::ReportArgs),
+    /// Correlate a sweep's metrics with benchmark scores (Pearson, Spearman, partial Spearman).
+    Correlate(correlate::CorrelateArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +36,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::MergePartials(args) => estimate::merge(args),
+        Command::Report(args) => report::run(args),
+        Command::Correlate(args) => correlate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
