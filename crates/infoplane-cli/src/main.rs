@@ -5,6 +5,7 @@ mod correlate;
 mod demo;
 mod estimate;
 mod report;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Correlate a sweep's metrics with benchmark scores (Pearson, Spearman, partial Spearman).
     Correlate(correlate::CorrelateArgs),
+    /// Train a small Llama model and its BPE tokenizer on a corpus, with log-spaced HF checkpoints and a manifest.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::MergePartials(args) => estimate::merge(args),
         Command::Report(args) => report::run(args),
         Command::Correlate(args) => correlate::run(args),
+        Command::Train(args) => train::run(args, Default::default()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

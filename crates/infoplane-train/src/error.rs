@@ -18,6 +18,8 @@ pub enum TrainError {
     Data(String),
     #[error("step {step}: the training loss is not finite ({loss}); lower --lr or raise --warmup")]
     Diverged { step: u64, loss: f64 },
+    #[error("interrupted after step {step}; its checkpoint is {}, and the manifest lists it", path.display())]
+    Interrupted { step: u64, path: PathBuf },
     #[error("model: {0}")]
     Runtime(#[from] infoplane_runtime::RuntimeError),
     #[error("tensor computation failed: {0}")]

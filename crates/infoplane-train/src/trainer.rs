@@ -149,6 +149,11 @@ pub trait TrainObserver {
     fn step(&mut self, _report: &StepReport) {}
     fn checkpoint(&mut self, _info: &CheckpointInfo) {}
     fn finish(&mut self) {}
+    /// Polled after every step: true ends the run early, after a checkpoint of the current step
+    /// (so the manifest and log stay valid); `train` then returns [`TrainError::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that shows nothing.
@@ -263,8 +268,12 @@ pub fn train<S: AsRef<str> + Sync>(job: &TrainJob, tokenizer: &Tokenizer, train_
         observer.step(&report);
         log.push(LogRow { report: report.clone(), eval_loss: None });
 
-        if next_ckpt < ckpt_steps.len() && ckpt_steps[next_ckpt] == step {
-            next_ckpt += 1;
+        let stop = observer.should_stop();
+        let scheduled = next_ckpt < ckpt_steps.len() && ckpt_steps[next_ckpt] == step;
+        if scheduled || stop {
+            if scheduled {
+                next_ckpt += 1;
+            }
             let eval_loss = evaluate(&model, &evals)?;
             log.last_mut().expect("pushed above").eval_loss = eval_loss;
             let state = TrainerState {
@@ -293,6 +302,10 @@ pub fn train<S: AsRef<str> + Sync>(job: &TrainJob, tokenizer: &Tokenizer, train_
             write_log(&job.output.join("train_log.csv"), &log)?;
             write_manifest(&job.output.join("manifest.toml"), &job.name, params, &written)?;
             observer.checkpoint(&info);
+            if stop && step < settings.steps {
+                observer.finish();
+                return Err(TrainError::Interrupted { step, path: info.path });
+            }
         }
     }
     observer.finish();
