@@ -108,6 +108,10 @@ impl PassDirs {
     fn progress(&self) -> PathBuf {
         self.work.join("progress.json")
     }
+    /// Per-state estimates, when partials are not kept (phase 2's resume points).
+    fn estimates(&self) -> PathBuf {
+        self.work.join("estimates")
+    }
 }
 
 fn read_progress(path: &Path) -> Result<Option<ForwardTotals>, AnalysisError> {
@@ -220,27 +224,43 @@ pub(crate) fn forward(
     Ok(totals)
 }
 
-/// Phase 2 for every selected state: label sums, estimates, partials. A state whose partial is
-/// already written (an earlier, interrupted phase 2) is read back instead of recomputed.
-pub(crate) fn absorb(pass: &Pass<'_>, states: &StateSelection, settings: &Settings, assigner: &SoftAssigner, totals: &ForwardTotals, dirs: &PassDirs, progress: &dyn Progress) -> Result<Vec<Estimate>, AnalysisError> {
-    std::fs::create_dir_all(&dirs.partials).map_err(|e| AnalysisError::Io(format!("{}: {e}", dirs.partials.display())))?;
+/// Phase 2 for every selected state: label sums and estimates, and (with `keep_partials`) the
+/// partial statistics. A state finished by an earlier, interrupted phase 2 is read back (its
+/// partial, or its estimate when partials are not kept) instead of recomputed.
+pub(crate) fn absorb(pass: &Pass<'_>, states: &StateSelection, settings: &Settings, assigner: &SoftAssigner, totals: &ForwardTotals, dirs: &PassDirs, keep_partials: bool, progress: &dyn Progress) -> Result<Vec<Estimate>, AnalysisError> {
+    let io = |path: &Path, e: std::io::Error| AnalysisError::Io(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(&dirs.partials).map_err(|e| io(&dirs.partials, e))?;
+    std::fs::create_dir_all(dirs.estimates()).map_err(|e| io(&dirs.estimates(), e))?;
     progress.start(&format!("{} labels", pass.name), states.names.len() as u64, totals.rows * states.names.len() as u64);
     let mut estimates = Vec::with_capacity(states.names.len());
     for (k, name) in states.names.iter().enumerate() {
         let partial_path = dirs.partials.join(format!("{name}.safetensors"));
-        let acc = if partial_path.exists() {
+        let estimate_path = dirs.estimates().join(format!("{name}.json"));
+        let estimate = if partial_path.exists() {
             let acc = Accumulator::from_partial(read_partial(&partial_path)?)?;
             if acc.settings() != settings || acc.positions() != totals.rows {
                 return Err(AnalysisError::Resume(format!("{}: made with other settings or data; use a new output directory", partial_path.display())));
             }
-            acc
+            acc.estimate()?
+        } else if !keep_partials && estimate_path.exists() {
+            let bytes = std::fs::read(&estimate_path).map_err(|e| io(&estimate_path, e))?;
+            let (fingerprint, estimate): (String, Estimate) = serde_json::from_slice(&bytes).map_err(|e| AnalysisError::Resume(format!("{}: {e}", estimate_path.display())))?;
+            if fingerprint != totals.fingerprint {
+                return Err(AnalysisError::Resume(format!("{}: made with other settings or data; use a new output directory", estimate_path.display())));
+            }
+            estimate
         } else {
             let acc = absorb_state(pass, name, settings, assigner, totals, k, dirs)?;
-            write_partial(&partial_path, &acc.to_partial()?)?;
-            acc
+            let estimate = acc.estimate()?;
+            if keep_partials {
+                write_partial(&partial_path, &acc.to_partial()?)?;
+            } else {
+                write_atomic(&estimate_path, &serde_json::to_vec(&(&totals.fingerprint, &estimate)).expect("serialisable"))?;
+            }
+            estimate
         };
         remove_spill(&dirs.work, name)?;
-        estimates.push(acc.estimate()?);
+        estimates.push(estimate);
         progress.advance(1, totals.rows);
     }
     progress.finish();

@@ -67,6 +67,9 @@ pub struct AnalysisSettings {
     pub aggregate: Aggregate,
     pub layers: LayerSelection,
     pub checkpointing: Checkpointing,
+    /// Write every state's partial statistics (needed to merge shards; at the paper's scale they
+    /// take gigabytes per state). Without, only the estimates are kept.
+    pub keep_partials: bool,
 }
 
 /// Preference pairs, tokenised: two sequences per pair (chosen, rejected), with their lengths.
@@ -136,6 +139,8 @@ pub struct UnitRecord {
     pub loss_sum: f64,
     pub loss_rows: u64,
     pub preference: bool,
+    /// Whether `partials/` holds this unit's statistics (a unit without them cannot merge).
+    pub partials: bool,
 }
 
 pub const UNIT_RECORD: &str = "unit.json";
@@ -165,6 +170,10 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let states = select_states(&all_states, &settings.layers)?;
     if settings.min_count == 0 {
         return Err(AnalysisError::Settings("--min-count must be at least 1".into()));
+    }
+    let keep_partials = settings.keep_partials;
+    if input.shard.is_some() && !keep_partials {
+        return Err(AnalysisError::Settings("a shard must keep its partial statistics (they are what merges)".into()));
     }
     if let Some(shard) = input.shard {
         if shard.count == 0 || shard.index >= shard.count {
@@ -232,7 +241,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     };
     let dirs = PassDirs::new(input.run_dir, corpus.name);
     let totals = forward(source, &corpus, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
-    let corpus_estimates = absorb(&corpus, &states, &est_settings, &assigner, &totals, &dirs, progress)?;
+    let corpus_estimates = absorb(&corpus, &states, &est_settings, &assigner, &totals, &dirs, keep_partials, progress)?;
 
     let mut pref_counts = (0, 0, 0);
     let pref_estimates = match &input.preference {
@@ -258,7 +267,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
             };
             let dirs = PassDirs::new(input.run_dir, pass.name);
             let totals = forward(source, &pass, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
-            Some(absorb(&pass, &states, &est_settings, &assigner, &totals, &dirs, progress)?)
+            Some(absorb(&pass, &states, &est_settings, &assigner, &totals, &dirs, keep_partials, progress)?)
         }
     };
 
@@ -283,6 +292,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         loss_sum: totals.loss_sum,
         loss_rows: totals.loss_rows,
         preference: pref_estimates.is_some(),
+        partials: keep_partials,
     };
     write_atomic(&input.run_dir.join(UNIT_RECORD), serde_json::to_string_pretty(&record).expect("serialisable").as_bytes())?;
     Ok(finish(record, corpus_estimates, pref_estimates))
@@ -327,6 +337,9 @@ pub fn merge_units(dirs: &[PathBuf]) -> Result<AnalysisOutput, AnalysisError> {
     let count = first.shard.map_or(1, |s| s.count);
     let mut seen = vec![false; count];
     for (r, dir) in records.iter().zip(dirs) {
+        if !r.partials {
+            return Err(AnalysisError::Settings(format!("{}: ran without partial statistics (--no-partials) and cannot be merged", dir.display())));
+        }
         let differ = |what: &str| AnalysisError::Settings(format!("{}: its {what} differs from {}'s; these units are not shards of one run", dir.display(), dirs[0].display()));
         if r.states != first.states || r.orders != first.orders || r.aggregate != first.aggregate {
             return Err(differ("layers, orders or aggregate"));

@@ -87,6 +87,7 @@ fn settings(backoff: Backoff) -> AnalysisSettings {
         aggregate: Aggregate::RatioOfMeans,
         layers: LayerSelection::All,
         checkpointing: Checkpointing { every: Duration::from_secs(3600), every_sequences: Some(1) },
+        keep_partials: true,
     }
 }
 
@@ -257,4 +258,19 @@ fn a_corpus_with_no_valid_position_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let err = run(&Synthetic::new(), &docs, dir.path(), Backoff::None).err().unwrap().to_string();
     assert!(err.contains("shorter than 6 tokens"), "{err}");
+}
+
+#[test]
+fn without_partials_the_numbers_are_the_same_and_nothing_merges() {
+    let docs = corpus();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let with = run(&Synthetic::new(), &docs, a.path(), Backoff::Katz).unwrap();
+    let mut s = settings(Backoff::Katz);
+    s.keep_partials = false;
+    let input = AnalysisInput { source: &Synthetic::new(), documents: &docs, preference: None, identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None };
+    let without = analyze(input, s, &Quiet, &AtomicBool::new(false)).unwrap();
+    assert_eq!(with.rows, without.rows);
+    assert!(!b.path().join("partials/corpus/0.safetensors").exists());
+    let err = merge_units(&[b.path().to_path_buf()]).err().unwrap().to_string();
+    assert!(err.contains("without partial statistics"), "{err}");
 }

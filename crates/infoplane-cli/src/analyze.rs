@@ -126,6 +126,10 @@ pub struct AnalysisArgs {
     /// llama2.c tokenizer .bin (default: tok*.bin beside the checkpoint).
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// Keep only the estimates, not the mergeable partial statistics (at the paper's scale those
+    /// take gigabytes per layer; plans need them, so `plan` refuses this).
+    #[arg(long)]
+    pub no_partials: bool,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -255,6 +259,7 @@ fn settings(a: &AnalysisArgs) -> Result<AnalysisSettings> {
         },
         layers: LayerSelection::parse(&a.layers)?,
         checkpointing: checkpointing(),
+        keep_partials: !a.no_partials,
     })
 }
 
@@ -285,6 +290,7 @@ pub fn args_json(a: &AnalysisArgs) -> Value {
         "max_pref_pairs": a.max_pref_pairs,
         "dtype": name(&a.dtype),
         "device": a.device,
+        "partials": !a.no_partials,
     })
 }
 

@@ -118,6 +118,9 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 pub fn plan(args: PlanArgs) -> Result<()> {
+    if args.analysis.no_partials {
+        bail!("--no-partials: a plan's units merge through their partial statistics");
+    }
     let mut analysis = args.analysis.clone();
     // Units run from other working directories (a scheduler's): every input path made absolute.
     analysis.corpus = absolute(&analysis.corpus)?;

@@ -776,7 +776,7 @@ pub struct PartialSide {
 }
 
 /// Results in efficiency units (nats / ln n).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Estimate {
     pub entropy: f64,
     pub positions: u64,
@@ -788,12 +788,13 @@ pub struct Estimate {
     pub label_sets: Vec<LabelEstimate>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LabelEstimate {
     pub name: String,
     pub weighting: Weighting,
     pub min_count: u64,
     /// NaN (JSON null) when no label reaches min_count.
+    #[serde(deserialize_with = "null_as_nan")]
     pub mutual_information: f64,
     pub null_mutual_information: Option<f64>,
     /// I − I_null.
@@ -801,6 +802,7 @@ pub struct LabelEstimate {
     /// I / H (None when H = 0).
     pub regularity: Option<f64>,
     /// Σ_x ω_x H(Z | X = x).
+    #[serde(deserialize_with = "null_as_nan")]
     pub conditional_entropy: f64,
     pub distinct_labels: u64,
     pub kept_labels: u64,
@@ -809,11 +811,16 @@ pub struct LabelEstimate {
     pub repeated_labels: u64,
     /// Labels counted once by the pre-pass, held as scalars.
     pub singleton_labels: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub per_label: Option<Vec<PerLabel>>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// JSON has no NaN: an undefined value is written as null and read back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PerLabel {
     pub key: Vec<i64>,
     pub count: u64,

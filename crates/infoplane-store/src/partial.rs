@@ -39,8 +39,14 @@ struct Tensor {
     bytes: Vec<u8>,
 }
 
-fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-    v.iter().flat_map(|&x| f(x)).collect()
+fn le_bytes<T: Copy + bytemuck::Pod, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    // On little-endian machines the in-memory bytes are the file's: one copy, no per-value work
+    // (a partial at scale holds gigabytes of sums).
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice(v).to_vec()
+    } else {
+        v.iter().flat_map(|&x| f(x)).collect()
+    }
 }
 
 /// The partial as file bytes.
