@@ -181,3 +181,26 @@ fn bad_settings_name_the_setting() {
     let j = job(dir.path(), &tok, 1, 32, 3, 0);
     assert!(matches!(train(&j, &tok, &short, &[], &mut Silent), Err(TrainError::Data(_))));
 }
+
+struct StopAfter(u64, u64);
+impl infoplane_train::TrainObserver for StopAfter {
+    fn step(&mut self, r: &infoplane_train::StepReport) {
+        self.1 = r.step;
+    }
+    fn should_stop(&self) -> bool {
+        self.1 >= self.0
+    }
+}
+
+#[test]
+fn a_stop_request_checkpoints_the_current_step_and_keeps_the_manifest_valid() {
+    let tok = tokenizer(50, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let j = job(dir.path(), &tok, 1, 32, 20, 0);
+    let err = train(&j, &tok, &c4()[..50], &[], &mut StopAfter(7, 0)).err().expect("stopped");
+    assert!(matches!(err, TrainError::Interrupted { step: 7, .. }), "{err}");
+    let manifest = infoplane_compare::Manifest::read(&dir.path().join("manifest.toml")).unwrap();
+    assert_eq!(manifest.models.iter().map(|m| m.step.unwrap()).collect::<Vec<_>>(), vec![1, 3, 7]);
+    assert!(dir.path().join("checkpoint-7/model.safetensors").is_file());
+    assert_eq!(std::fs::read_to_string(dir.path().join("train_log.csv")).unwrap().lines().count(), 8);
+}
