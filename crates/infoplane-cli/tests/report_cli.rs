@@ -209,6 +209,7 @@ fn run_report() {
         &["entropy_layers", "complexity_layers", "expressivity_layers", "plane_layers", "proportions_input_layers", "proportions_output_layers", "preference_layers"],
     );
     assert!(html.contains("test/tiny-llama") && html.contains("Per-layer numbers") && html.contains("final_norm"));
+    assert!(html.contains("layers: 12 ·") && html.contains("positions: 51.2k"), "counts print as integers");
     keep(&run, "run");
 }
 

@@ -135,6 +135,11 @@ fn json_text(v: Option<&serde_json::Value>) -> Option<String> {
     match v? {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s.clone()),
+        // Counts print as integers (large ones with SI suffixes), other numbers to 4 figures.
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(match n.as_f64() {
+            Some(f) if f.abs() >= 1e4 => plot::tick(f),
+            _ => n.to_string(),
+        }),
         serde_json::Value::Number(n) => Some(n.as_f64().map(|f| cell(Some(f))).unwrap_or_else(|| n.to_string())),
         other => Some(other.to_string()),
     }
