@@ -7,7 +7,7 @@ use crate::table::{csv_bytes, format_number, Table};
 use crate::CompareError;
 
 /// Columns of a results table that describe a model rather than measure it.
-const NOT_METRICS: [&str; 5] = ["step", "tokens", "params", "log_params", "rank"];
+const NOT_METRICS: [&str; 7] = ["step", "tokens", "params", "log_params", "rank", "positions", "documents"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Covariate {
@@ -64,7 +64,8 @@ pub struct Joined {
 
 impl Joined {
     /// Joins `results` (column `key_column`) to `scores`. Metrics are the results' numeric columns
-    /// except step, tokens, params (and the key). No matched row is an error.
+    /// except step, tokens, params, counts (positions, documents) and the key. No matched row is
+    /// an error.
     pub fn build(results: &Table, key_column: &str, scores: &Scores, score_columns: Option<&[String]>, covariate: Covariate) -> Result<Joined, CompareError> {
         let keys = results.texts(key_column)?;
         let selected = scores.select(score_columns)?;

@@ -1,4 +1,6 @@
-//! Matching result rows to score rows by model id: exact first, then case-insensitive.
+//! Matching result rows to score rows by model id: exact first, then case-insensitive; failing
+//! both, the id without a sweep's "@revision" suffix, then the last two parts of a local path
+//! ("…/org/name"), each case-insensitively and only when exactly one score row fits.
 
 use std::collections::HashMap;
 
@@ -6,6 +8,10 @@ use std::collections::HashMap;
 pub enum MatchKind {
     Exact,
     CaseInsensitive,
+    /// "org/name@rev" matched "org/name".
+    WithoutRevision,
+    /// "/models/org/name" matched "org/name".
+    PathSuffix,
 }
 
 impl MatchKind {
@@ -13,6 +19,8 @@ impl MatchKind {
         match self {
             MatchKind::Exact => "exact",
             MatchKind::CaseInsensitive => "case-insensitive",
+            MatchKind::WithoutRevision => "without-revision",
+            MatchKind::PathSuffix => "path-suffix",
         }
     }
 }
@@ -50,14 +58,26 @@ pub fn join_keys(result_keys: &[String], score_keys: &[String]) -> Join {
             join.pairs.push(Pair { result: r, score: s, kind: MatchKind::Exact });
             continue;
         }
-        match folded.get(&key.to_lowercase()).map(Vec::as_slice) {
-            Some(&[s]) => join.pairs.push(Pair { result: r, score: s, kind: MatchKind::CaseInsensitive }),
-            Some(many) => {
-                let names: Vec<&str> = many.iter().map(|&s| score_keys[s].as_str()).collect();
-                join.notes.push(format!("{key:?} matches several scores ignoring case ({}); left unmatched", names.join(", ")));
-                join.unmatched_results.push(key.clone());
+        let tiers = [(Some(key.as_str()), MatchKind::CaseInsensitive), (without_revision(key), MatchKind::WithoutRevision), (path_suffix(key), MatchKind::PathSuffix)];
+        let mut matched = false;
+        for (candidate, kind) in tiers {
+            let Some(candidate) = candidate else { continue };
+            match folded.get(&candidate.to_lowercase()).map(Vec::as_slice) {
+                Some(&[s]) => {
+                    join.pairs.push(Pair { result: r, score: s, kind });
+                    matched = true;
+                }
+                Some(many) => {
+                    let names: Vec<&str> = many.iter().map(|&s| score_keys[s].as_str()).collect();
+                    join.notes.push(format!("{key:?} matches several scores ignoring case ({}); left unmatched", names.join(", ")));
+                    matched = false;
+                }
+                None => continue,
             }
-            None => join.unmatched_results.push(key.clone()),
+            break;
+        }
+        if !matched {
+            join.unmatched_results.push(key.clone());
         }
     }
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); score_keys.len()];
@@ -73,6 +93,23 @@ pub fn join_keys(result_keys: &[String], score_keys: &[String]) -> Join {
         }
     }
     join
+}
+
+/// "org/name" of "org/name@rev" (a sweep's model column names Hugging Face revisions this way).
+fn without_revision(key: &str) -> Option<&str> {
+    let (id, rev) = key.rsplit_once('@')?;
+    (!id.is_empty() && !rev.is_empty() && !rev.contains('/')).then_some(id)
+}
+
+/// "org/name" of a local path "…/org/name" (at least three parts, or an absolute path).
+fn path_suffix(key: &str) -> Option<&str> {
+    let trimmed = key.trim_end_matches(['/', '\\']);
+    let parts: Vec<&str> = trimmed.split(['/', '\\']).collect();
+    if parts.len() < 3 || parts[parts.len() - 1].is_empty() || parts[parts.len() - 2].is_empty() {
+        return None;
+    }
+    let n = parts[parts.len() - 1].len() + parts[parts.len() - 2].len() + 1;
+    Some(&trimmed[trimmed.len() - n..])
 }
 
 #[cfg(test)]
@@ -91,6 +128,16 @@ mod tests {
         assert_eq!(j.unmatched_results, s(&["x", "Org/D"]));
         assert_eq!(j.unmatched_scores, s(&["org/a", "y", "org/d", "ORG/D"]));
         assert!(j.notes[0].contains("\"Org/D\" matches several"), "{:?}", j.notes);
+    }
+
+    #[test]
+    fn revisions_and_local_paths() {
+        let j = join_keys(&s(&["EleutherAI/pythia-160m@step1000", "/data/models/Qwen/Qwen2.5-0.5B/", "gpt2@main", "a/b/c@x/y", "models/gpt2"]), &s(&["eleutherai/pythia-160m", "Qwen/Qwen2.5-0.5B", "gpt2"]));
+        let got: Vec<(usize, usize, MatchKind)> = j.pairs.iter().map(|p| (p.result, p.score, p.kind)).collect();
+        assert_eq!(got, vec![(0, 0, MatchKind::WithoutRevision), (1, 1, MatchKind::PathSuffix), (2, 2, MatchKind::WithoutRevision)]);
+        assert_eq!(j.unmatched_results, s(&["a/b/c@x/y", "models/gpt2"]), "a relative 2-part id is not a path");
+        assert_eq!(path_suffix("x/org/name"), Some("org/name"));
+        assert_eq!(path_suffix("org/name"), None);
     }
 
     #[test]
