@@ -4,6 +4,7 @@
 mod correlate;
 mod demo;
 mod estimate;
+mod hidden;
 mod report;
 mod train;
 
@@ -25,6 +26,8 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// Merge partial statistics written by `estimate --partial-output` into one result.
     MergePartials(estimate::MergeArgs),
+    /// Every layer's hidden states of one text file through a model (.npy files).
+    Hidden(hidden::HiddenArgs),
     /// Plots (SVG, PNG) and a self-contained report.html for a run or a sweep directory.
     Report(report::ReportArgs),
     /// Correlate a sweep's metrics with benchmark scores (Pearson, Spearman, partial Spearman).
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::MergePartials(args) => estimate::merge(args),
+        Command::Hidden(args) => hidden::run(args),
         Command::Report(args) => report::run(args),
         Command::Correlate(args) => correlate::run(args),
         Command::Train(args) => train::run(args, Default::default()),

@@ -465,7 +465,7 @@ impl Decoder {
     /// The forward pass over a padded batch `ids` (`[B, T]`, u32) laid out as `layout` says.
     /// Pad slots may hold any valid token id; their outputs are meaningless but finite.
     pub fn forward(&self, ids: &Tensor, layout: &BatchLayout) -> Result<DecoderOutput, RuntimeError> {
-        self.forward_inner(ids, layout).map_err(|e| RuntimeError::Candle(e.to_string()))
+        self.forward_inner(ids, layout).map_err(RuntimeError::from)
     }
 
     fn forward_inner(&self, ids: &Tensor, layout: &BatchLayout) -> candle_core::Result<DecoderOutput> {
@@ -507,7 +507,7 @@ impl Decoder {
             let y = final_norm.reshape((b * t, d))?.matmul(&self.lm_head.t()?)?;
             y.reshape((b, t, self.cfg.vocab_size))
         };
-        run().map_err(|e| RuntimeError::Candle(e.to_string()))
+        run().map_err(RuntimeError::from)
     }
 
     fn make_mask(&self, layout: &BatchLayout, window: Option<usize>) -> candle_core::Result<AttnMask> {
@@ -756,6 +756,6 @@ pub(crate) fn tensor_error(e: candle_core::Error) -> RuntimeError {
         }
         candle_core::Error::WithBacktrace { inner, .. } => tensor_error(*inner),
         candle_core::Error::Context { inner, .. } => tensor_error(*inner),
-        other => RuntimeError::Candle(other.to_string()),
+        other => RuntimeError::from(other),
     }
 }

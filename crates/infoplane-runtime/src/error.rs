@@ -52,7 +52,15 @@ pub enum RuntimeError {
 
 impl From<candle_core::Error> for RuntimeError {
     fn from(e: candle_core::Error) -> Self {
-        RuntimeError::Candle(e.to_string())
+        RuntimeError::Candle(candle_message(&e))
+    }
+}
+
+/// candle's message without the backtrace it may carry (one line for the CLI).
+pub(crate) fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string().lines().next().unwrap_or_default().to_string(),
     }
 }
 

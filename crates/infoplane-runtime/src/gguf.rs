@@ -85,7 +85,7 @@ impl GgufFile {
         let file = std::fs::File::open(path).map_err(|e| RuntimeError::io(path, e))?;
         let mut reader = std::io::BufReader::new(file);
         let content = Content::read(&mut reader).map_err(|e| {
-            let msg = e.to_string();
+            let msg = crate::error::candle_message(&e);
             if let Some(rest) = msg.split("unknown dtype for tensor ").nth(1) {
                 if let Ok(id) = rest.trim().parse::<u32>() {
                     return RuntimeError::UnsupportedQuant { path: path.to_path_buf(), type_name: ggml_type_name(id) };
@@ -274,8 +274,8 @@ impl GgufFile {
     }
 
     fn dequantize_from<R: std::io::Read + std::io::Seek>(&self, reader: &mut R, name: &str) -> Result<Tensor, RuntimeError> {
-        let q = self.content.tensor(reader, name, &Device::Cpu).map_err(|e| RuntimeError::format(&self.path, FORMAT, format!("tensor {name}: {e}")))?;
-        q.dequantize(&Device::Cpu).map_err(|e| RuntimeError::format(&self.path, FORMAT, format!("tensor {name}: {e}")))
+        let q = self.content.tensor(reader, name, &Device::Cpu).map_err(|e| RuntimeError::format(&self.path, FORMAT, format!("tensor {name}: {}", crate::error::candle_message(&e))))?;
+        q.dequantize(&Device::Cpu).map_err(|e| RuntimeError::format(&self.path, FORMAT, format!("tensor {name}: {}", crate::error::candle_message(&e))))
     }
 
     /// Every tensor of a llama GGUF, dequantised to f32 and renamed to HF names, with q and k

@@ -53,7 +53,7 @@ pub fn read_safetensors(files: &[PathBuf]) -> Result<HashMap<String, (Tensor, Pa
         // SAFETY: the map is read-only and dropped before returning; a file truncated while
         // mapped is the user's race, as with any reader.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| RuntimeError::io(path, e))?;
-        let tensors = candle_core::safetensors::load_buffer(&mmap, &Device::Cpu).map_err(|e| RuntimeError::format(path, FORMAT, e.to_string()))?;
+        let tensors = candle_core::safetensors::load_buffer(&mmap, &Device::Cpu).map_err(|e| RuntimeError::format(path, FORMAT, crate::error::candle_message(&e)))?;
         for (name, t) in tensors {
             out.insert(name, (t, path.clone()));
         }

@@ -72,7 +72,7 @@ impl DeviceSpec {
                 if !cfg!(feature = "cuda") {
                     return Err(RuntimeError::Device(self.name(), "this build has no CUDA support (rebuild with `--features cuda`)".into()));
                 }
-                Device::new_cuda(n).map_err(|e| RuntimeError::Device(self.name(), e.to_string()))
+                Device::new_cuda(n).map_err(|e| RuntimeError::Device(self.name(), crate::error::candle_message(&e)))
             }
         }
     }

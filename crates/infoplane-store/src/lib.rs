@@ -13,7 +13,7 @@ mod table;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use corpus::{read_corpus, Corpus, CorpusFormat, CorpusOptions, CorpusSelection, Document};
-pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
+pub use npy::{parse_npy, read_npy, write_npy_f32, write_npy_i64, NpyArray, NpyData};
 pub use partial::{decode_partial, encode_partial, read_partial, write_partial};
 pub use preferences::{read_preferences, split_hh_dialogues, PreferenceFormat, PreferenceOptions, PreferencePair, PreferenceSelection, Preferences, HH_ASSISTANT_MARKER};
 pub use table::{format_f64, Column, Table};

@@ -254,6 +254,26 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), S
     })
 }
 
+/// Writes a C-order little-endian int64 array, atomically.
+pub fn write_npy_i64(path: &Path, shape: &[usize], data: &[i64]) -> Result<(), StoreError> {
+    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    write_atomic_with(path, |w| {
+        w.write_all(b"\x93NUMPY\x01\x00")?;
+        w.write_all(&(header.len() as u16).to_le_bytes())?;
+        w.write_all(header.as_bytes())?;
+        for v in data {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +293,17 @@ mod tests {
         assert!(parse_npy(b"hello").is_err());
         let lying = b"\x93NUMPY\x01\x00\xff\xff{'descr'";
         assert!(parse_npy(lying).is_err());
+    }
+
+    #[test]
+    fn i64_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.npy");
+        let data: Vec<i64> = vec![0, 1, -5, i64::MAX, 49151];
+        write_npy_i64(&path, &[5], &data).unwrap();
+        let back = read_npy(&path).unwrap();
+        assert_eq!(back.shape, vec![5]);
+        assert_eq!(back.data, NpyData::I64(data));
     }
 
     proptest::proptest! {
