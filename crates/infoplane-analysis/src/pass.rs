@@ -105,6 +105,14 @@ impl PassDirs {
     pub fn new(run_dir: &Path, pass: &str) -> Self {
         PassDirs { work: run_dir.join(".work").join(pass), partials: run_dir.join("partials").join(pass) }
     }
+    /// The work folder of group `g` of `groups` layer groups (the partials folder is shared).
+    pub fn group(run_dir: &Path, pass: &str, g: usize, groups: usize) -> Self {
+        let mut dirs = PassDirs::new(run_dir, pass);
+        if groups > 1 {
+            dirs.work = dirs.work.join(format!("group{g}"));
+        }
+        dirs
+    }
     fn progress(&self) -> PathBuf {
         self.work.join("progress.json")
     }

@@ -2,7 +2,7 @@
 //! preference pass, per-layer rows, model-level numbers, and the files of a run directory.
 
 use crate::metrics::{aggregate, layer_columns, layer_row, Aggregate, LayerRow, ModelLevel};
-use crate::pass::{absorb, forward, Checkpointing, Pass, PassDirs, PassLabelSet, StateSelection};
+use crate::pass::{absorb, forward, Checkpointing, ForwardTotals, Pass, PassDirs, PassLabelSet, StateSelection};
 use crate::{AnalysisError, Progress, StateSource};
 use infoplane_estimator::{Calibration, Estimate, LabelSetSpec, ReferencePoints, Settings, SoftAssigner, Weighting};
 use infoplane_labels::{CorpusLabels, LabelConfig, NullPermutation, PrefTokens, PreferenceLabels, SequenceLengths, PREFERENCE_SET};
@@ -70,6 +70,9 @@ pub struct AnalysisSettings {
     /// Write every state's partial statistics (needed to merge shards; at the paper's scale they
     /// take gigabytes per state). Without, only the estimates are kept.
     pub keep_partials: bool,
+    /// Run the model this many times, each time spilling only a group of the layers (bounds the
+    /// spill's disk: positions × layers / groups × (4n + 8) bytes). 1: one forward pass.
+    pub layer_groups: usize,
 }
 
 /// Preference pairs, tokenised: two sequences per pair (chosen, rejected), with their lengths.
@@ -239,9 +242,8 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         null: Some(&null),
         loss: true,
     };
-    let dirs = PassDirs::new(input.run_dir, corpus.name);
-    let totals = forward(source, &corpus, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
-    let corpus_estimates = absorb(&corpus, &states, &est_settings, &assigner, &totals, &dirs, keep_partials, progress)?;
+    let passes = Passes { source, states: &states, assigner: &assigner, settings: &est_settings, run_dir: input.run_dir, fingerprint: &fingerprint, checkpointing: settings.checkpointing, keep_partials, groups: settings.layer_groups, progress, stop };
+    let (corpus_estimates, totals) = passes.run(&corpus)?;
 
     let mut pref_counts = (0, 0, 0);
     let pref_estimates = match &input.preference {
@@ -265,9 +267,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
                 null: Some(&pref_null),
                 loss: false,
             };
-            let dirs = PassDirs::new(input.run_dir, pass.name);
-            let totals = forward(source, &pass, &states, &assigner, &dirs, &fingerprint, settings.checkpointing, progress, stop)?;
-            Some(absorb(&pass, &states, &est_settings, &assigner, &totals, &dirs, keep_partials, progress)?)
+            Some(passes.run(&pass)?.0)
         }
     };
 
@@ -296,6 +296,44 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     };
     write_atomic(&input.run_dir.join(UNIT_RECORD), serde_json::to_string_pretty(&record).expect("serialisable").as_bytes())?;
     Ok(finish(record, corpus_estimates, pref_estimates))
+}
+
+/// What every pass of a run shares.
+struct Passes<'a> {
+    source: &'a dyn StateSource,
+    states: &'a StateSelection,
+    assigner: &'a SoftAssigner,
+    settings: &'a Settings,
+    run_dir: &'a Path,
+    fingerprint: &'a str,
+    checkpointing: Checkpointing,
+    keep_partials: bool,
+    groups: usize,
+    progress: &'a dyn Progress,
+    stop: &'a AtomicBool,
+}
+
+impl Passes<'_> {
+    /// Both phases of `pass`, once per layer group: each group runs the model again but spills only
+    /// its own states, so disk (and the forward's working set) shrinks by the number of groups.
+    /// Returns every state's estimate, in order, and the first group's forward totals (every group
+    /// sees the same rows, so their losses are equal).
+    fn run(&self, pass: &Pass<'_>) -> Result<(Vec<Estimate>, ForwardTotals), AnalysisError> {
+        let n = self.states.names.len();
+        let groups = self.groups.clamp(1, n.max(1));
+        let mut estimates = Vec::with_capacity(n);
+        let mut first = None;
+        for g in 0..groups {
+            let range = g * n / groups..(g + 1) * n / groups;
+            let group = StateSelection { indexes: self.states.indexes[range.clone()].to_vec(), names: self.states.names[range].to_vec() };
+            let dirs = PassDirs::group(self.run_dir, pass.name, g, groups);
+            let fingerprint = if groups > 1 { format!("{}-group{g}of{groups}", self.fingerprint) } else { self.fingerprint.to_string() };
+            let totals = forward(self.source, pass, &group, self.assigner, &dirs, &fingerprint, self.checkpointing, self.progress, self.stop)?;
+            estimates.extend(absorb(pass, &group, self.settings, self.assigner, &totals, &dirs, self.keep_partials, self.progress)?);
+            first.get_or_insert(totals);
+        }
+        Ok((estimates, first.expect("at least one group")))
+    }
 }
 
 /// Rows and model-level numbers from the estimates of every state.

@@ -88,6 +88,7 @@ fn settings(backoff: Backoff) -> AnalysisSettings {
         layers: LayerSelection::All,
         checkpointing: Checkpointing { every: Duration::from_secs(3600), every_sequences: Some(1) },
         keep_partials: true,
+        layer_groups: 1,
     }
 }
 
@@ -273,4 +274,28 @@ fn without_partials_the_numbers_are_the_same_and_nothing_merges() {
     assert!(!b.path().join("partials/corpus/0.safetensors").exists());
     let err = merge_units(&[b.path().to_path_buf()]).err().unwrap().to_string();
     assert!(err.contains("without partial statistics"), "{err}");
+}
+
+#[test]
+fn layer_groups_change_no_bit() {
+    let docs = corpus();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = run(&Synthetic::new(), &docs, a.path(), Backoff::Katz).unwrap();
+    let source = Synthetic::new();
+    let mut s = settings(Backoff::Katz);
+    s.layer_groups = 3;
+    let input = AnalysisInput { source: &source, documents: &docs, preference: Some(preferences()), identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None };
+    let grouped = analyze(input, s, &Quiet, &AtomicBool::new(false)).unwrap();
+    for (x, y) in one.rows.iter().zip(&grouped.rows) {
+        assert_eq!(x.layer, y.layer);
+        for ((c, p), (_, q)) in x.values.iter().zip(&y.values) {
+            if !c.starts_with("preference") {
+                assert_eq!(p.map(f64::to_bits), q.map(f64::to_bits), "layer {} {c}", x.layer);
+            }
+        }
+    }
+    assert_eq!(one.model.get("next_token_loss"), grouped.model.get("next_token_loss"));
+    let forwards = source.calls.load(Ordering::SeqCst);
+    let analysed = one.counts.documents - one.counts.too_short_documents;
+    assert_eq!(forwards, 3 * analysed + 3 * 18, "three forward passes over the documents and the 18 preference sequences");
 }

@@ -130,6 +130,10 @@ pub struct AnalysisArgs {
     /// take gigabytes per layer; plans need them, so `plan` refuses this).
     #[arg(long)]
     pub no_partials: bool,
+    /// Run the model this many times, each time for a group of the layers: the spilled soft
+    /// assignments (positions × layers × 408 bytes at n = 100) shrink by this factor.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub layer_groups: usize,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -260,6 +264,7 @@ fn settings(a: &AnalysisArgs) -> Result<AnalysisSettings> {
         layers: LayerSelection::parse(&a.layers)?,
         checkpointing: checkpointing(),
         keep_partials: !a.no_partials,
+        layer_groups: a.layer_groups,
     })
 }
 
@@ -291,6 +296,7 @@ pub fn args_json(a: &AnalysisArgs) -> Value {
         "dtype": name(&a.dtype),
         "device": a.device,
         "partials": !a.no_partials,
+        "layer_groups": a.layer_groups,
     })
 }
 
