@@ -1,4 +1,5 @@
-//! Splits a training step's time: forward (to the loss), backward, optimiser.
+//! Splits a training step's time: forward (to the logits), loss, backward, optimiser:
+//! `RAYON_NUM_THREADS=1 cargo run --release -p infoplane-train --example step_profile -- LAYERS WIDTH HEADS VOCAB CONTEXT BATCH STEPS`
 use infoplane_train::data::{TokenStream, WindowSampler};
 use infoplane_train::optim::{AdamW, AdamWConfig};
 use infoplane_train::{shape_for, train_tokenizer, TrainModel};

@@ -12,14 +12,13 @@
 //!
 //! Clipping is `torch.nn.utils.clip_grad_norm_`: with the global L2 norm ‖g‖ over all gradients
 //! (summed in f64, in parameter order), every gradient is scaled by `clip / (‖g‖ + 1e-6)` when that
-//! is below 1. Each parameter is updated by one thread in a fixed order, so the result does not
-//! depend on the thread count.
+//! is below 1. Parameters are updated one after another on the calling thread, so the result does
+//! not depend on any thread count.
 
 use crate::error::TrainError;
 use crate::model::Param;
 use candle_core::backprop::GradStore;
 use candle_core::Tensor;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,17 +75,24 @@ impl AdamW {
         let bc2_sqrt = bc2.sqrt() as f32;
         let eps = c.eps as f32;
         let new_values: Vec<Vec<f32>> = params
-            .par_iter()
-            .zip(self.slots.par_iter_mut())
-            .zip(grads.par_iter())
+            .iter()
+            .zip(self.slots.iter_mut())
+            .zip(grads.iter())
             .map(|((p, slot), g)| -> Result<Vec<f32>, TrainError> {
                 let mut theta = p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                let zeros;
+                let g: &[f32] = match g {
+                    Some(g) => g,
+                    None => {
+                        zeros = vec![0f32; theta.len()];
+                        &zeros
+                    }
+                };
                 let decay = if p.decay { (1.0 - lr * c.weight_decay) as f32 } else { 1.0 };
-                for (k, th) in theta.iter_mut().enumerate() {
-                    let gk = g.as_ref().map_or(0.0, |g| g[k] * scale);
+                // One tight loop over equal-length slices (vectorises; no per-element branch).
+                for (((th, &gk), m), v) in theta.iter_mut().zip(g).zip(slot.m.iter_mut()).zip(slot.v.iter_mut()) {
+                    let gk = gk * scale;
                     *th *= decay;
-                    let m = &mut slot.m[k];
-                    let v = &mut slot.v[k];
                     // torch's lerp_ and mul_().addcmul_().
                     *m += (gk - *m) * (1.0 - b1);
                     *v = *v * b2 + (1.0 - b2) * gk * gk;
