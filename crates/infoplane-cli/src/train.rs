@@ -132,9 +132,11 @@ impl TrainObserver for Bar {
     }
 }
 
-/// candle sizes its thread pools from these variables when it first runs an op, so they are set
-/// before any tensor work.
-fn set_threads(threads: Option<usize>) -> Result<usize> {
+/// Sets RAYON_NUM_THREADS and CANDLE_NUM_THREADS (default 1, or RAYON_NUM_THREADS when set).
+/// candle sizes its thread pools from these when it first runs an op, so call this before any
+/// tensor work (and before other threads start). With 1, candle runs every op on the calling
+/// thread, so several models can train at once on separate `std::thread`s without contention.
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<usize> {
     let n = match threads {
         Some(0) => bail!("--threads: must be at least 1"),
         Some(n) => n,

@@ -9,6 +9,21 @@
 //! - [`schedule`]: warm-up + cosine learning rate, log-spaced checkpoint steps.
 //! - [`data`]: the token stream and its seeded windows.
 //! - [`trainer`]: [`train`], the loop and the files it writes.
+//! - [`fused`]: the training forward's custom ops (norm, rotary, causal softmax, SiLU·up,
+//!   cross-entropy) with hand-written backward passes, tested against the runtime's decoder.
+//!
+//! # Speed (release build, 2-core machine shared with other builds, one thread)
+//!
+//! | model | params | steps/s (batch 16 × context 64) | held-out loss after ~55 s |
+//! |---|---:|---:|---|
+//! | 2 layers, width 64, 4 heads, vocab 512 | 166k | 31–41 | 3.09 (2,000 steps) |
+//! | 4 layers, width 128, 4 heads, vocab 512 | 923k | 6.6–7.9 | 3.55 (400 steps) |
+//!
+//! One thread per model is fastest for models this small (candle's pools spin-wait between
+//! ops; two threads measured 2.7–33 steps/s against 40 on one). Set `RAYON_NUM_THREADS=1` and
+//! `CANDLE_NUM_THREADS=1` before candle first runs, then train several models on separate
+//! threads to use every core. Results do not depend on the thread count (tested: 1 and 2
+//! threads give byte-identical weights).
 
 pub mod data;
 pub mod error;
