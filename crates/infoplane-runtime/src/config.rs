@@ -459,6 +459,77 @@ impl DecoderConfig {
         Ok(())
     }
 
+    /// An HF `config.json` for this configuration, in the legacy layout (`rope_theta`,
+    /// `rope_scaling`) that both transformers 4 and 5 read, and that
+    /// [`DecoderConfig::from_hf_json`] reads back to an equal configuration. For trainers that
+    /// save checkpoints (with `model.safetensors` in HF tensor names).
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let act = match self.activation {
+            Activation::Silu => "silu",
+            Activation::GeluErf => "gelu",
+            Activation::GeluTanh => if self.family == Family::Gpt2 { "gelu_new" } else { "gelu_pytorch_tanh" },
+            Activation::Relu => "relu",
+        };
+        let eos: serde_json::Value = match self.eos_token_ids.as_slice() {
+            [] => serde_json::Value::Null,
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let (theta, rotary_pct, scaling) = match &self.positions {
+            Positions::Rotary(r) => {
+                let scaling = match &r.scaling {
+                    RopeScaling::None => serde_json::Value::Null,
+                    RopeScaling::Linear { factor } => json!({"rope_type": "linear", "factor": factor}),
+                    RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => json!({"rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor, "high_freq_factor": high_freq_factor, "original_max_position_embeddings": original_max_position_embeddings}),
+                };
+                (r.theta, r.rotary_dim as f64 / self.head_dim as f64, scaling)
+            }
+            Positions::Learned => (0.0, 1.0, serde_json::Value::Null),
+        };
+        let mut v = match self.family {
+            Family::Llama => {
+                let mut v = json!({
+                    "architectures": [match self.model_type.as_str() { "mistral" => "MistralForCausalLM", "qwen2" => "Qwen2ForCausalLM", "olmo2" => "Olmo2ForCausalLM", _ => "LlamaForCausalLM" }],
+                    "model_type": self.model_type, "vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
+                    "intermediate_size": self.intermediate_size, "num_hidden_layers": self.n_layers,
+                    "num_attention_heads": self.n_heads, "num_key_value_heads": self.n_kv_heads, "head_dim": self.head_dim,
+                    "max_position_embeddings": self.max_positions, "rms_norm_eps": self.norm_eps, "hidden_act": act,
+                    "rope_theta": theta, "rope_scaling": scaling, "tie_word_embeddings": self.tie_word_embeddings,
+                    "attention_bias": self.o_bias, "mlp_bias": self.mlp_bias,
+                });
+                if self.model_type == "mistral" {
+                    v["sliding_window"] = json!(self.layer_windows.first().copied().flatten());
+                }
+                if self.model_type == "qwen2" {
+                    let sliding: Vec<&str> = self.layer_windows.iter().map(|w| if w.is_some() { "sliding_attention" } else { "full_attention" }).collect();
+                    v["use_sliding_window"] = json!(self.layer_windows.iter().any(|w| w.is_some()));
+                    v["sliding_window"] = json!(self.layer_windows.iter().flatten().next());
+                    v["layer_types"] = json!(sliding);
+                }
+                v
+            }
+            Family::GptNeox => json!({
+                "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": self.vocab_size,
+                "hidden_size": self.hidden_size, "intermediate_size": self.intermediate_size, "num_hidden_layers": self.n_layers,
+                "num_attention_heads": self.n_heads, "max_position_embeddings": self.max_positions, "layer_norm_eps": self.norm_eps,
+                "hidden_act": act, "rotary_pct": rotary_pct, "rotary_emb_base": theta, "rope_scaling": scaling,
+                "use_parallel_residual": self.residual == Residual::Parallel, "attention_bias": self.qkv_bias,
+                "tie_word_embeddings": self.tie_word_embeddings,
+            }),
+            Family::Gpt2 => json!({
+                "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": self.vocab_size, "n_embd": self.hidden_size,
+                "n_inner": self.intermediate_size, "n_layer": self.n_layers, "n_head": self.n_heads, "n_positions": self.max_positions,
+                "layer_norm_epsilon": self.norm_eps, "activation_function": act, "scale_attn_weights": true,
+                "scale_attn_by_inverse_layer_idx": self.scale_attn_by_inverse_layer_idx, "tie_word_embeddings": self.tie_word_embeddings,
+            }),
+        };
+        v["bos_token_id"] = json!(self.bos_token_id);
+        v["eos_token_id"] = eos;
+        v["torch_dtype"] = json!("float32");
+        v
+    }
+
     /// Width of the fused q/k/v projection's output.
     pub fn qkv_out(&self) -> usize {
         (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
