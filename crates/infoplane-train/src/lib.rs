@@ -62,6 +62,7 @@ pub fn keep_freed_memory() {
 
 /// The shape of a model for a tokenizer: the vocabulary and BOS id come from the tokenizer.
 /// `kv_heads` defaults to `heads`, `intermediate` to Llama's ⌈8d/3⌉ rounded up to 8.
+#[allow(clippy::too_many_arguments)]
 pub fn shape_for(tokenizer: &Tokenizer, layers: usize, width: usize, heads: usize, kv_heads: Option<usize>, intermediate: Option<usize>, context: usize, tie_embeddings: bool) -> Result<ModelShape, TrainError> {
     let bos = tokenizer::bos_id(tokenizer).ok_or_else(|| TrainError::Tokenizer(format!("the tokenizer has no {BOS_TOKEN} token")))?;
     let shape = ModelShape {

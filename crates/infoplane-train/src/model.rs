@@ -187,6 +187,9 @@ pub fn initial_values(seed: u64, name: &str, len: usize, std: Option<f64>) -> Ve
     }
 }
 
+/// A tensor as plain data: name, shape, row-major values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// A model with live, trainable weights.
 ///
 /// Two forward passes read the same `Var`s: [`TrainModel::logits`] (fused ops with hand-written
@@ -241,7 +244,7 @@ impl TrainModel {
     }
 
     /// Weights given as (name, shape, row-major f32 values), e.g. read back from a checkpoint.
-    pub fn from_values(shape: &ModelShape, values: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<TrainModel, TrainError> {
+    pub fn from_values(shape: &ModelShape, values: Vec<NamedTensor>) -> Result<TrainModel, TrainError> {
         shape.validate()?;
         let expected = shape.parameters();
         let varmap = VarMap::new();
@@ -348,7 +351,7 @@ impl TrainModel {
     }
 
     /// Current values of every parameter, in order.
-    pub fn values(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, TrainError> {
+    pub fn values(&self) -> Result<Vec<NamedTensor>, TrainError> {
         self.params
             .iter()
             .map(|p| Ok((p.name.clone(), p.var.dims().to_vec(), p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?)))
@@ -373,7 +376,7 @@ impl TrainModel {
 
 /// Reads weights written by [`TrainModel::safetensors_bytes`] (or by transformers for the same
 /// shape) back as (name, shape, values).
-pub fn read_safetensors(path: &std::path::Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, TrainError> {
+pub fn read_safetensors(path: &std::path::Path) -> Result<Vec<NamedTensor>, TrainError> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainError::File { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut out = Vec::new();

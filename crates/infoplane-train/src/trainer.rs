@@ -23,6 +23,7 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::schedule::{checkpoint_steps, LrSchedule};
 use crate::tokenizer::{encode_documents, tokenizer_json, BOS_TOKEN};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -433,16 +434,17 @@ fn write_log(path: &Path, rows: &[LogRow]) -> Result<(), TrainError> {
     let mut text = String::from("step,tokens,loss,lr,grad_norm,eval_loss,elapsed_s\n");
     for r in rows {
         let p = &r.report;
-        text.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{},{:.3}",
             p.step,
             p.tokens,
             infoplane_store::format_f64(p.loss),
             infoplane_store::format_f64(p.lr),
             infoplane_store::format_f64(p.grad_norm),
             fmt_opt(r.eval_loss),
-            format!("{:.3}", p.elapsed_s)
-        ));
+            p.elapsed_s
+        );
     }
     Ok(infoplane_store::write_atomic(path, text.as_bytes())?)
 }
@@ -456,7 +458,8 @@ fn write_manifest(path: &Path, name: &str, params: u64, ckpts: &[CheckpointInfo]
     let mut text = String::from("# Checkpoints written by `infoplane train`; paths are relative to this file.\n");
     for c in ckpts {
         let dir = c.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "\n[[model]]\nmodel = {}\nname = {}\nfamily = {}\nstep = {}\ntokens = {}\nparams = {}\n",
             toml_str(&dir),
             toml_str(name),
@@ -464,7 +467,7 @@ fn write_manifest(path: &Path, name: &str, params: u64, ckpts: &[CheckpointInfo]
             c.step,
             c.tokens,
             params
-        ));
+        );
     }
     Ok(infoplane_store::write_atomic(path, text.as_bytes())?)
 }
