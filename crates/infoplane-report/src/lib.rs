@@ -243,7 +243,7 @@ fn sweep_page(sweep: &SweepData, color_by: Option<&ColorBy>) -> Result<Page, Rep
 pub fn correlation_scatter(metric: &str, score: &str, points: &[(String, f64, f64)], headline: &str, summary: &str) -> Plot {
     let mut p = XyPlot::new(metric_label(metric), score.to_string());
     let label = points.len() <= 30;
-    let pts: Vec<Point> = points.iter().map(|(id, x, y)| Point { x: *x, y: *y, label: label.then(|| short_id(id)), color: None }).collect();
+    let pts: Vec<Point> = points.iter().map(|(id, x, y)| Point { x: *x, y: *y, label: label.then(|| short_id(id)), color: None, label_below: false }).collect();
     p.series.push(Series::new(None, palette::category(0), pts, Line::None, Marker::Circle));
     if let Some((a, b)) = least_squares(points) {
         let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), (_, x, _)| (l.min(*x), h.max(*x)));

@@ -38,11 +38,13 @@ pub struct Point {
     pub label: Option<String>,
     /// Overrides the series colour (colour-mapped points).
     pub color: Option<RGBColor>,
+    /// Put the label below the point instead of above (to keep two close labels apart).
+    pub label_below: bool,
 }
 
 impl Point {
     pub fn new(x: f64, y: f64) -> Self {
-        Point { x, y, label: None, color: None }
+        Point { x, y, label: None, color: None, label_below: false }
     }
 }
 
@@ -236,6 +238,30 @@ pub fn tick(v: f64) -> String {
     }
 }
 
+/// Tick labels for an axis over [lo, hi]: decimals to resolve span/40 (trailing zeros trimmed), SI
+/// suffixes for large numbers, scientific notation for tiny ones.
+pub fn axis_tick(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let span = (hi - lo).abs();
+    let big = lo.abs().max(hi.abs()) >= 1e4;
+    let decimals = if span > 0.0 { (-(span / 40.0).log10()).ceil().max(0.0) as usize } else { 4 };
+    move |v: &f64| {
+        if big || *v == 0.0 {
+            tick(*v)
+        } else if decimals > 5 {
+            // Significant digits enough for the spacing, then trim: 1.25e-4.
+            let digits = (decimals as i32 + v.abs().log10().floor() as i32).clamp(1, 6) as usize;
+            let s = format!("{v:.digits$e}");
+            let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+            let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+            format!("{m}e{e}")
+        } else {
+            let s = format!("{v:.decimals$}");
+            let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+            if s == "-0" { "0".into() } else { s }
+        }
+    }
+}
+
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
         return (0.0, 1.0);
@@ -397,10 +423,11 @@ where
     }
     area.draw(&Rectangle::new([(x0, y0), (x1, y1)], DARK.stroke_width(1)))?;
     let font = (FAMILY, 12).into_font().color(&DARK).pos(Pos::new(HPos::Left, VPos::Center));
+    let label = axis_tick(cb.lo, cb.hi);
     for v in ticks(cb.lo, cb.hi, cb.log) {
         let py = y1 - (cb.position(v) * span).round() as i32;
         area.draw(&PathElement::new(vec![(x1, py), (x1 + 4, py)], DARK.stroke_width(1)))?;
-        area.draw(&Text::new(tick(v), (x1 + 7, py), font.clone()))?;
+        area.draw(&Text::new(if cb.log { tick(v) } else { label(&v) }, (x1 + 7, py), font.clone()))?;
     }
     Ok(())
 }
@@ -417,11 +444,24 @@ where
     Ok(())
 }
 
+/// The title shortened (from the front, where paths are least informative) to fit `width` pixels.
+fn fit_title(title: &str, width: u32) -> String {
+    let max = ((width.saturating_sub(40)) / 10).max(12) as usize;
+    let n = title.chars().count();
+    if n <= max {
+        title.to_string()
+    } else {
+        let tail: String = title.chars().skip(n - (max - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
 fn draw_xy<DB: DrawingBackend>(chart_spec: &Chart, p: &XyPlot, title: &str, root: &DrawingArea<DB, Shift>) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let (main, side) = split_side(chart_spec, root);
+    let title = &fit_title(title, main.dim_in_pixel().0);
     let points = || p.series.iter().flat_map(|s| s.points.iter());
     let (mut x, mut y) = (bounds(points().map(|q| q.x)), bounds(points().map(|q| q.y)));
     if p.equal_axes {
@@ -447,6 +487,7 @@ where
         .y_label_area_size(70)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
     let names = p.x_names.clone();
+    let (x_num, y_num) = (axis_tick(x.0, x.1), axis_tick(y.0, y.1));
     let x_fmt = move |v: &f64| match &names {
         Some(names) => {
             let i = v.round();
@@ -456,7 +497,7 @@ where
                 String::new()
             }
         }
-        None => tick(*v),
+        None => x_num(v),
     };
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(p.x_label.as_str())
@@ -464,7 +505,7 @@ where
         .label_style((FAMILY, 13))
         .axis_desc_style((FAMILY, 15))
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&y_num)
         .bold_line_style(RGBColor(232, 232, 232))
         .light_line_style(WHITE);
     if let Some(names) = &p.x_names {
@@ -515,7 +556,7 @@ where
         chart.draw_series(
             s.points
                 .iter()
-                .filter_map(|q| q.label.as_ref().map(|l| EmptyElement::at((q.x, q.y)) + Text::new(l.clone(), (7, -15), text.clone()))),
+                .filter_map(|q| q.label.as_ref().map(|l| EmptyElement::at((q.x, q.y)) + Text::new(l.clone(), (7, if q.label_below { 5 } else { -15 }), text.clone()))),
         )?;
     }
     draw_side(chart_spec, side)
@@ -537,6 +578,7 @@ where
     DB::ErrorType: 'static,
 {
     let (main, side) = split_side(chart_spec, root);
+    let title = &fit_title(title, main.dim_in_pixel().0);
     let n = b.categories.len().max(1);
     // Value range: stacked sums (positive and negative parts separately) or the layers themselves.
     let mut lo: f64 = 0.0;
@@ -579,7 +621,7 @@ where
             .disable_y_mesh()
             .y_labels(n + 1)
             .y_label_formatter(&cat_fmt)
-            .x_label_formatter(&|v| tick(*v))
+            .x_label_formatter(&axis_tick(lo, hi))
             .x_desc(b.value_label.as_str())
             .y_desc(b.category_label.as_str())
             .label_style((FAMILY, 12))
@@ -601,7 +643,7 @@ where
             .disable_x_mesh()
             .x_labels(n + 1)
             .x_label_formatter(&cat_fmt)
-            .y_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&axis_tick(lo, hi))
             .y_desc(b.value_label.as_str())
             .x_desc(b.category_label.as_str())
             .label_style((FAMILY, 12))
@@ -639,6 +681,28 @@ fn bar_spans(b: &BarPlot, layer: usize) -> Vec<(usize, f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_titles_keep_their_end() {
+        assert_eq!(fit_title("short", 800), "short");
+        let t = fit_title(&format!("Complexity per layer — {}", "/a/very/long/path".repeat(8)), 400);
+        assert_eq!(t.chars().count(), 36);
+        assert!(t.starts_with('…') && t.ends_with("long/path"));
+    }
+
+    #[test]
+    fn axis_ticks_resolve_their_spacing() {
+        let f = axis_tick(0.000095, 0.000145);
+        assert_eq!((f(&0.0001), f(&0.000125), f(&0.00014)), ("1e-4".to_string(), "1.25e-4".to_string(), "1.4e-4".to_string()));
+        let f = axis_tick(0.27, 0.46);
+        assert_eq!((f(&0.3), f(&0.35000000000000003), f(&0.0)), ("0.3".to_string(), "0.35".to_string(), "0".to_string()));
+        let f = axis_tick(0.0, 0.026);
+        assert_eq!(f(&0.0125), "0.0125");
+        let f = axis_tick(3.0, 7.0);
+        assert_eq!((f(&3.5), f(&4.0)), ("3.5".to_string(), "4".to_string()));
+        let f = axis_tick(0.0, 2e6);
+        assert_eq!(f(&1.5e6), "1.5M");
+    }
 
     #[test]
     fn tick_labels() {

@@ -98,8 +98,16 @@ impl RunData {
         }
     }
 
+    /// The model's id for plot titles: a Hugging Face id as it is, a local path by its last part.
     fn model_id(&self) -> String {
-        self.summary.pointer("/model/id").and_then(|v| v.as_str()).unwrap_or("model").to_string()
+        let id = self.summary.pointer("/model/id").and_then(|v| v.as_str()).unwrap_or("model");
+        let trimmed = id.trim_end_matches(['/', '\\']);
+        let parts = trimmed.split(['/', '\\']).count();
+        if id.starts_with(['/', '.', '~']) || parts > 2 {
+            trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed).to_string()
+        } else {
+            id.to_string()
+        }
     }
 
     /// Tick names for the x axis: layer numbers, "norm" for final_norm.
@@ -185,11 +193,12 @@ impl RunData {
                     y: ey[r].unwrap_or_default(),
                     label: (i == 0 || i + 1 == rows.len()).then(|| if self.x[r] == 0.0 { "embedding".to_string() } else { format!("layer {}", self.x[r]) }),
                     color: cb.as_ref().map(|c| c.color(self.x[r])),
+                    label_below: false,
                 })
                 .collect();
             p.series.push(Series::new(Some("layers, in order".into()), DARK, points, Line::Thin, Marker::Circle));
             if let Some(r) = self.final_norm.filter(|&r| cx[r].is_some() && ey[r].is_some()) {
-                p.series.push(Series::new(Some("after final norm".into()), GREY, vec![Point { label: Some("final norm".into()), ..Point::new(cx[r].unwrap_or_default(), ey[r].unwrap_or_default()) }], Line::None, Marker::Square));
+                p.series.push(Series::new(Some("after final norm".into()), GREY, vec![Point { label: Some("final norm".into()), label_below: true, ..Point::new(cx[r].unwrap_or_default(), ey[r].unwrap_or_default()) }], Line::None, Marker::Square));
             }
             p.colorbar = cb;
             plots.push(Plot::new(

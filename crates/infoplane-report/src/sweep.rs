@@ -182,7 +182,7 @@ impl SweepData {
                 _ => None,
             }
         };
-        let point = |r: usize, color| -> Option<Point> { Some(Point { x: cx[r]?, y: ey[r]?, label: label(r), color }) };
+        let point = |r: usize, color| -> Option<Point> { Some(Point { x: cx[r]?, y: ey[r]?, label: label(r), color, label_below: false }) };
         let caption;
         match color_by {
             Some(c) => {
@@ -240,7 +240,7 @@ impl SweepData {
                         (_, true) => Some(crate::plot::tick(step)),
                         _ => None,
                     };
-                    Point { x: x[r].unwrap_or_default(), y: y[r].unwrap_or_default(), label, color: Some(cb.color(step)) }
+                    Point { x: x[r].unwrap_or_default(), y: y[r].unwrap_or_default(), label, color: Some(cb.color(step)), label_below: false }
                 })
                 .collect();
             series.push(Series::new(None, DARK, pts, Line::Thin, Marker::Circle));
@@ -289,7 +289,7 @@ impl SweepData {
             None => {
                 let coloured = families.len() <= MAX_FAMILY_COLOURS;
                 for (i, (family, rows)) in families.iter().enumerate() {
-                    let pts: Vec<Point> = rows.iter().filter_map(|&r| Some(Point { x: opt[r]?, y: loss[r]?, label: Some(self.labels[r].clone()), color: None })).collect();
+                    let pts: Vec<Point> = rows.iter().filter_map(|&r| Some(Point { x: opt[r]?, y: loss[r]?, label: Some(self.labels[r].clone()), color: None, label_below: false })).collect();
                     p.series.push(Series::new(coloured.then(|| family.clone()), category(if coloured { i } else { 0 }), pts, Line::None, Marker::Circle));
                 }
                 "Each model's mean next-token cross-entropy against its optimality (expressivity / complexity, unigram).".to_string()
