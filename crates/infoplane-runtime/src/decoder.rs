@@ -145,15 +145,17 @@ impl Norm {
 struct Proj {
     w: Tensor,
     b: Option<Tensor>,
+    /// `wᵀ` stored contiguous `[in, out]` (inference only).
+    wt: Option<Tensor>,
 }
 
 impl Proj {
     fn load(vb: &VarBuilder, out: usize, inp: usize, bias: bool) -> candle_core::Result<Proj> {
-        Ok(Proj { w: vb.get((out, inp), "weight")?, b: if bias { Some(vb.get(out, "bias")?) } else { None } })
+        Ok(Proj { w: vb.get((out, inp), "weight")?, b: if bias { Some(vb.get(out, "bias")?) } else { None }, wt: None })
     }
     /// GPT-2's Conv1D stores W as `[in, out]`.
     fn load_conv1d(vb: &VarBuilder, inp: usize, out: usize) -> candle_core::Result<Proj> {
-        Ok(Proj { w: vb.get((inp, out), "weight")?.t()?.contiguous()?, b: Some(vb.get(out, "bias")?) })
+        Ok(Proj { w: vb.get((inp, out), "weight")?.t()?.contiguous()?, b: Some(vb.get(out, "bias")?), wt: None })
     }
     fn cat(parts: &[&Proj]) -> candle_core::Result<Proj> {
         let w = Tensor::cat(&parts.iter().map(|p| &p.w).collect::<Vec<_>>(), 0)?;
@@ -171,11 +173,14 @@ impl Proj {
         } else {
             None
         };
-        Ok(Proj { w, b })
+        Ok(Proj { w, b, wt: None })
     }
     /// `x`: `[N, in]` → `[N, out]`.
     fn forward2(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.w.t()?)?;
+        let y = match &self.wt {
+            Some(wt) => x.matmul(wt)?,
+            None => x.matmul(&self.w.t()?)?,
+        };
         match &self.b {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -367,11 +372,11 @@ impl Decoder {
                         out.extend(&rest);
                         t.reshape(shape)?.transpose(0, 1)?.contiguous()?.reshape(out)
                     };
-                    let fused = Proj { w: regroup(&fused.w)?, b: fused.b.as_ref().map(regroup).transpose()? };
+                    let fused = Proj { w: regroup(&fused.w)?, b: fused.b.as_ref().map(regroup).transpose()?, wt: None };
                     let qkv = if opts.fuse_projections {
                         Qkv::Fused(fused)
                     } else {
-                        let part = |j: usize| -> candle_core::Result<Proj> { Ok(Proj { w: fused.w.narrow(0, j * d, d)?, b: fused.b.as_ref().map(|b| b.narrow(0, j * d, d)).transpose()? }) };
+                        let part = |j: usize| -> candle_core::Result<Proj> { Ok(Proj { w: fused.w.narrow(0, j * d, d)?, b: fused.b.as_ref().map(|b| b.narrow(0, j * d, d)).transpose()?, wt: None }) };
                         Qkv::Separate(part(0)?, part(1)?, part(2)?)
                     };
                     let o = Proj::load(&a.pp("dense"), d, d, cfg.o_bias)?;
@@ -396,7 +401,7 @@ impl Decoder {
                     let qkv = if opts.fuse_projections {
                         Qkv::Fused(fused)
                     } else {
-                        let part = |j: usize| -> candle_core::Result<Proj> { Ok(Proj { w: fused.w.narrow(0, j * d, d)?, b: fused.b.as_ref().map(|b| b.narrow(0, j * d, d)).transpose()? }) };
+                        let part = |j: usize| -> candle_core::Result<Proj> { Ok(Proj { w: fused.w.narrow(0, j * d, d)?, b: fused.b.as_ref().map(|b| b.narrow(0, j * d, d)).transpose()?, wt: None }) };
                         Qkv::Separate(part(0)?, part(1)?, part(2)?)
                     };
                     let o = Proj::load_conv1d(&a.pp("c_proj"), d, d)?;
@@ -757,5 +762,45 @@ pub(crate) fn tensor_error(e: candle_core::Error) -> RuntimeError {
         candle_core::Error::WithBacktrace { inner, .. } => tensor_error(*inner),
         candle_core::Error::Context { inner, .. } => tensor_error(*inner),
         other => RuntimeError::from(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges_cover_causal_window_and_padding() {
+        // Right padding: row 1 holds 2 tokens of 4; its pad queries see the real keys.
+        let r = BatchLayout::right_padded(&[4, 2]).key_ranges(None);
+        assert_eq!(r, vec![(0, 0), (0, 1), (0, 2), (0, 3), (0, 0), (0, 1), (0, 1), (0, 1)]);
+        // Left padding: row 1's document starts at slot 2; its pad queries see only themselves.
+        let l = BatchLayout::left_padded(&[4, 2]);
+        assert_eq!(l.key_ranges(None), vec![(0, 0), (0, 1), (0, 2), (0, 3), (0, 0), (1, 1), (2, 2), (2, 3)]);
+        assert_eq!(l.positions(), vec![vec![0, 1, 2, 3], vec![0, 0, 0, 1]]);
+        // A window of 2: query i sees i-1 and i (i - j < 2).
+        let w = BatchLayout::single(4).key_ranges(Some(2));
+        assert_eq!(w, vec![(0, 0), (0, 1), (1, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn llama3_rope_scaling_leaves_high_frequencies_and_divides_low_ones() {
+        let mut cfg = DecoderConfig::llama(10, 64, 1, 1, 1, 8, 16, 1e-5, 500000.0, false);
+        let plain = rope_inv_freq(&cfg).unwrap();
+        if let Positions::Rotary(r) = &mut cfg.positions {
+            r.scaling = RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192.0 };
+        }
+        let scaled = rope_inv_freq(&cfg).unwrap();
+        let wavelen = |f: f32| 2.0 * std::f64::consts::PI / f as f64;
+        for (p, s) in plain.iter().zip(&scaled) {
+            if wavelen(*p) < 8192.0 / 4.0 {
+                assert_eq!(p, s);
+            } else if wavelen(*p) > 8192.0 {
+                assert!((s / p - 0.125).abs() < 1e-6);
+            } else {
+                assert!(s < p && *s > p / 8.0);
+            }
+        }
+        assert!(plain.iter().any(|&p| wavelen(p) > 8192.0) && plain.iter().any(|&p| wavelen(p) < 2048.0));
     }
 }

@@ -284,3 +284,29 @@ fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
     }
     u8::from_str_radix(std::str::from_utf8(&digits).ok()?, 16).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_pieces_parse_like_sscanf() {
+        assert_eq!(parse_byte_piece(b"<0x0A>"), Some(10));
+        assert_eq!(parse_byte_piece(b"<0xfF>"), Some(255));
+        assert_eq!(parse_byte_piece(b"<0x7"), Some(7));
+        assert_eq!(parse_byte_piece(b"<0x>"), None);
+        assert_eq!(parse_byte_piece(b"hello"), None);
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        // llama.cpp: w.reshape(n_head, 2, hd/2, in).swapaxes(1, 2); ours must undo it.
+        let (n_head, hd, inp) = (2usize, 4usize, 3usize);
+        let w: Vec<f32> = (0..n_head * hd * inp).map(|i| i as f32).collect();
+        let hf = Tensor::from_vec(w.clone(), (n_head * hd, inp), &Device::Cpu).unwrap();
+        let permuted = hf.reshape((n_head, 2, hd / 2, inp)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((n_head * hd, inp)).unwrap();
+        assert_ne!(permuted.flatten_all().unwrap().to_vec1::<f32>().unwrap(), w);
+        let back = unpermute_rows(&permuted, n_head).unwrap();
+        assert_eq!(back.flatten_all().unwrap().to_vec1::<f32>().unwrap(), w);
+    }
+}

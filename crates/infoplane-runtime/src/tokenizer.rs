@@ -400,3 +400,28 @@ impl GgufVocab {
         TextTokenizer::from_tokenizer_json(tokenizer, path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_merges_follow_transformers_order() {
+        // Scores rank merges; equal scores keep vocabulary order, longer left pieces first.
+        let tokens: Vec<String> = ["a", "b", "c", "ab", "bc", "abc", "ca"].iter().map(|s| s.to_string()).collect();
+        let scores = [0.0, 0.0, 0.0, -1.0, -1.0, -2.0, -3.0];
+        let m = generate_merges(&tokens, &scores);
+        let m: Vec<(&str, &str)> = m.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(m, vec![("a", "b"), ("b", "c"), ("ab", "c"), ("a", "bc"), ("c", "a")]);
+    }
+
+    #[test]
+    fn byte_alphabet_is_gpt2s() {
+        let t = bytes_to_unicode();
+        assert_eq!(t[b'A' as usize], 'A');
+        assert_eq!(t[b' ' as usize], 'Ġ');
+        assert_eq!(t[b'\n' as usize], 'Ċ');
+        let distinct: std::collections::HashSet<char> = t.iter().copied().collect();
+        assert_eq!(distinct.len(), 256);
+    }
+}
