@@ -1,83 +1,197 @@
-//! `infoplane demo`: the estimator on an embedded synthetic corpus with known structure, no files
-//! needed. Tokens follow a Zipf law; each position's vector is `signal · e(token) + noise`, so the
-//! information the vectors carry about the token grows with the signal, while a label drawn
-//! independently of the vectors carries none. The table shows H, I, the shuffled null and I − I_null.
+//! `infoplane demo`: the paper in miniature, offline, on a laptop CPU, in minutes.
+//!
+//! Three small Llama models learn from the bundled 1,000-document C4 sample (one shared byte-level
+//! BPE tokenizer), each saving log-spaced checkpoints; every checkpoint, and Karpathy's real
+//! stories260K model, is then analysed on held-out C4 documents with one W and one set of
+//! settings; the report shows the trajectories on the information plane, loss against
+//! optimality, the information per context level and the per-layer profiles. Everything it
+//! needs is compiled into the binary: no download, no GPU.
 
-use anyhow::Result;
-use clap::Args;
-use infoplane_estimator::{rng::{permutation, Philox}, Accumulator, Calibration, LabelBatch, LabelIndex, LabelSetSpec, ReferencePoints, Rows, Settings, SoftAssigner, Weighting};
-use serde_json::json;
-use std::path::PathBuf;
+use crate::analyze::AnalysisArgs;
+use crate::sweep::{self, SweepArgs};
+use crate::train::set_threads;
+use anyhow::{Context, Result};
+use clap::{Args, Parser};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use infoplane_store::write_atomic;
+use infoplane_train::{shape_for, train, train_tokenizer, CheckpointInfo, StepReport, TrainJob, TrainObserver, TrainSettings};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The demo's data, compiled in (C4: ODC-BY 1.0, AllenAI; stories260K: MIT, Karpathy; see data/).
+const C4_SAMPLE: &[u8] = include_bytes!("../../../data/c4_sample/c4_en_train00000_first1000.jsonl");
+const STORIES_MODEL: &[u8] = include_bytes!("../../../data/stories260K/stories260K.bin");
+const STORIES_TOKENIZER: &[u8] = include_bytes!("../../../data/stories260K/tok512.bin");
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Where to write results.json.
+    /// Where everything goes: checkpoints, runs, models.csv, plots and report.html.
     #[arg(long, default_value = "infoplane-demo")]
-    output: PathBuf,
-    /// Positions in the synthetic corpus.
+    pub output: PathBuf,
+    /// Only the estimator on a synthetic corpus with known structure (seconds, no model).
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Positions of the synthetic corpus (with --synthetic).
     #[arg(long, default_value_t = 100_000)]
-    positions: usize,
+    pub positions: usize,
+    /// Scale every model's training steps (e.g. 0.2 for a quick look, 3 for smoother curves).
+    #[arg(long, default_value_t = 1.0)]
+    pub steps_scale: f64,
+    /// Held-out documents every checkpoint is analysed on.
+    #[arg(long, default_value_t = 150)]
+    pub heldout_docs: usize,
 }
 
-pub fn run(args: DemoArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output)?;
-    let (rows, d, vocab) = (args.positions.max(100), 64usize, 2000u64);
-    let rng = Philox::new(2026, 42);
-    // Zipf(1.1)-like tokens by inverse-CDF on a precomputed table.
-    let weights: Vec<f64> = (1..=vocab).map(|r| (r as f64).powf(-1.1)).collect();
-    let total: f64 = weights.iter().sum();
-    let mut cdf = Vec::with_capacity(weights.len());
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w / total;
-        cdf.push(acc);
-    }
-    let tokens: Vec<i64> = (0..rows as u64 + 1).map(|i| cdf.partition_point(|&c| c < rng.uniform(i)).min(vocab as usize - 1) as i64).collect();
-    let random: Vec<i64> = (0..rows as u64).map(|i| rng.below(i + (1 << 40), 50) as i64).collect();
-    let w = ReferencePoints::from_seed(0, 100, d)?;
-    let calibration = Calibration::FindEps;
-    let assigner = SoftAssigner::new(&w, calibration.epsilon(100, d)?)?;
-    let perm = permutation(rows, 0);
+/// The sizes trained: (name, layers, width, heads, steps at scale 1).
+const SIZES: [(&str, usize, usize, usize, u64); 3] = [("tiny-L2-d48", 2, 48, 4, 1200), ("small-L3-d96", 3, 96, 4, 700), ("base-L4-d128", 4, 128, 4, 450)];
+const CONTEXT: usize = 64;
+const VOCAB: usize = 512;
 
-    println!("infoplane demo: {rows} synthetic positions, d = {d}, n = 100 reference points, ε = {:.6}", assigner.epsilon());
-    println!("vectors = signal · e(token) + N(0, I); 'random' labels are independent of the vectors.\n");
-    println!("{:>6}  {:>6}  {:<7} {:>8} {:>8} {:>8}", "signal", "H(Z)", "labels", "I", "I_null", "I−I_null");
-    let mut results = Vec::new();
-    for signal in [0.0, 0.5, 1.0, 2.0, 4.0] {
-        let mut z = Vec::with_capacity(rows * d);
-        for (i, &t) in tokens[..rows].iter().enumerate() {
-            let direction = Philox::new(t as u64, 7);
-            for c in 0..d {
-                let noise = rng.normal(((i * d + c) as u64) + (1 << 44));
-                z.push((signal * direction.normal(c as u64) + noise) as f32);
+#[derive(Parser)]
+struct AnalysisFlags {
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+struct Bar {
+    bar: ProgressBar,
+    stop: Arc<AtomicBool>,
+}
+
+impl TrainObserver for Bar {
+    fn start(&mut self, steps: u64, params: u64) {
+        self.bar.set_length(steps);
+        self.bar.set_message(format!("{params} params"));
+    }
+    fn step(&mut self, r: &StepReport) {
+        self.bar.set_position(r.step);
+        if r.step % 10 == 0 {
+            self.bar.set_message(format!("loss {:.3}", r.loss));
+        }
+    }
+    fn checkpoint(&mut self, _: &CheckpointInfo) {}
+    fn finish(&mut self) {
+        self.bar.finish();
+    }
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+pub fn run(args: DemoArgs, stop: Arc<AtomicBool>) -> Result<()> {
+    if args.synthetic {
+        return crate::demo_synthetic::synthetic(crate::demo_synthetic::SyntheticArgs { output: args.output, positions: args.positions });
+    }
+    let started = Instant::now();
+    // One thread per model for training (candle's per-op threading does not pay at these sizes).
+    set_threads(Some(1))?;
+    let out = &args.output;
+    let inputs = out.join("inputs");
+    std::fs::create_dir_all(&inputs).with_context(|| format!("{}: cannot create the demo directory", inputs.display()))?;
+    let c4 = inputs.join("c4_sample.jsonl");
+    let stories = inputs.join("stories260K.bin");
+    write_atomic(&c4, C4_SAMPLE)?;
+    write_atomic(&stories, STORIES_MODEL)?;
+    write_atomic(&inputs.join("tok512.bin"), STORIES_TOKENIZER)?;
+
+    // Training and held-out documents: the last `heldout_docs` of the sample are never trained on.
+    let corpus = infoplane_store::read_corpus(&c4, &Default::default())?;
+    let n = corpus.documents.len();
+    let (train_docs, heldout) = corpus.documents.split_at(n - args.heldout_docs.min(n / 2));
+    let train_texts: Vec<&str> = train_docs.iter().map(|d| d.text.as_str()).collect();
+    let eval_texts: Vec<&str> = heldout.iter().take(32).map(|d| d.text.as_str()).collect();
+    let mut heldout_jsonl = String::new();
+    for d in heldout {
+        heldout_jsonl.push_str(&serde_json::json!({ "text": d.text }).to_string());
+        heldout_jsonl.push('\n');
+    }
+    let heldout_path = inputs.join("heldout.jsonl");
+    write_atomic(&heldout_path, heldout_jsonl.as_bytes())?;
+
+    eprintln!("[1/3] training a {VOCAB}-token BPE tokenizer and {} models on {} C4 documents", SIZES.len(), train_docs.len());
+    let tokenizer = train_tokenizer(&train_texts, VOCAB)?;
+    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} steps {per_sec} {msg} ETA {eta}").expect("a valid template").progress_chars("=> ");
+    let runs_dir = out.join("training");
+    let results: Vec<Result<PathBuf>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = SIZES
+            .iter()
+            .map(|&(name, layers, width, heads, steps)| {
+                let steps = ((steps as f64 * args.steps_scale).round() as u64).max(8);
+                let bar = bars.add(ProgressBar::new(steps).with_style(style.clone()).with_prefix(name));
+                let (tokenizer, train_texts, eval_texts, stop, dir) = (&tokenizer, &train_texts, &eval_texts, stop.clone(), runs_dir.join(name));
+                scope.spawn(move || -> Result<PathBuf> {
+                    let shape = shape_for(tokenizer, layers, width, heads, None, None, CONTEXT, false)?;
+                    let mut settings = TrainSettings::new(steps, 16, CONTEXT, 0);
+                    settings.checkpoints = 7;
+                    settings.eval_windows = 32;
+                    let job = TrainJob { name: name.to_string(), shape, settings, output: dir.clone(), overwrite: true };
+                    let summary = train(&job, tokenizer, train_texts, eval_texts, &mut Bar { bar, stop })?;
+                    Ok(summary.manifest)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a training thread does not panic")).collect()
+    });
+    let manifests = results.into_iter().collect::<Result<Vec<_>>>()?;
+    eprintln!("      trained in {:.0} s", started.elapsed().as_secs_f64());
+
+    // One manifest: every checkpoint of every size, and the real stories260K model.
+    let mut manifest = String::from("# Written by `infoplane demo`: every checkpoint it trained, and Karpathy's stories260K.\n");
+    for m in &manifests {
+        let text = std::fs::read_to_string(m).with_context(|| m.display().to_string())?;
+        let dir = m.parent().expect("a manifest is in its run directory");
+        let rel = dir.strip_prefix(out).unwrap_or(dir);
+        // Checkpoint paths are relative to their manifest; make them relative to this one.
+        for line in text.lines() {
+            match line.strip_prefix("model = \"") {
+                Some(rest) => manifest.push_str(&format!("model = \"{}/{rest}\n", rel.display())),
+                None => manifest.push_str(&format!("{line}\n")),
             }
         }
-        let sets: [(&str, Vec<Vec<i64>>); 3] = [
-            ("token", tokens[..rows].iter().map(|&t| vec![t]).collect()),
-            ("bigram", (0..rows).map(|i| vec![tokens[i], tokens[i + 1]]).collect()),
-            ("random", random.iter().map(|&r| vec![r]).collect()),
-        ];
-        let mut acc = Accumulator::new(Settings::new(&assigner, &calibration));
-        let mut ids = Vec::new();
-        for (name, keys) in &sets {
-            let mut index = LabelIndex::new();
-            let real: Vec<u32> = keys.iter().map(|k| index.intern(k)).collect();
-            let null: Vec<u32> = perm.iter().map(|&j| real[j as usize]).collect();
-            acc.add_label_set(LabelSetSpec { name: name.to_string(), weighting: Weighting::Frequency, min_count: 1, null: true, per_label: false }, index, true)?;
-            ids.push((real, null));
-        }
-        let batches: Vec<LabelBatch<'_>> = ids.iter().map(|(r, n)| LabelBatch { ids: r, null_ids: Some(n) }).collect();
-        acc.update(&assigner, Rows::F32(&z), &batches)?;
-        let e = acc.estimate()?;
-        for set in &e.label_sets {
-            let null = set.null_mutual_information.unwrap_or(f64::NAN);
-            println!("{signal:>6.1}  {:>6.3}  {:<7} {:>8.4} {:>8.4} {:>8.4}", e.entropy, set.name, set.mutual_information, null, set.mutual_information - null);
-        }
-        results.push(json!({"signal": signal, "estimate": e}));
     }
-    let path = args.output.join("results.json");
-    infoplane_store::write_atomic(&path, (serde_json::to_string_pretty(&results)? + "\n").as_bytes())?;
-    println!("\nRaw I grows with label rarity even at signal 0 (bigrams are rarer than tokens); I − I_null does not.");
-    println!("wrote {}", path.display());
+    manifest.push_str("\n[[model]]\nmodel = \"inputs/stories260K.bin\"\nname = \"stories260K\"\nfamily = \"stories260K (TinyStories, llama2.c)\"\nparams = 260000\n");
+    let manifest_path = out.join("demo.toml");
+    write_atomic(&manifest_path, manifest.as_bytes())?;
+
+    eprintln!("[2/3] analysing every checkpoint on {} held-out documents ({CONTEXT} tokens each)", heldout.len());
+    let flags = AnalysisFlags::try_parse_from([
+        "analysis".to_string(),
+        "--corpus".into(),
+        heldout_path.display().to_string(),
+        "--max-tokens".into(),
+        CONTEXT.to_string(),
+        "--max-docs".into(),
+        heldout.len().to_string(),
+        "--no-partials".into(),
+        "--quiet".into(),
+    ])?;
+    let sweep_dir = out.join("sweep");
+    sweep::run(SweepArgs { manifest: manifest_path, analysis: flags.analysis, output: sweep_dir.clone() }, stop)?;
+
+    eprintln!("[3/3] writing the report");
+    let report = infoplane_report::write_report(&sweep_dir, &infoplane_report::ReportOptions { color_by: Some("step".into()), scores: None })?;
+    // Per-layer profiles of the largest model's last checkpoint, as a run report of its own.
+    let last = last_checkpoint_run(&sweep_dir, SIZES[SIZES.len() - 1].0)?;
+    let layer_report = infoplane_report::write_report(&last, &Default::default())?;
+    eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
+    println!("report: {}", report.html.display());
+    println!("per-layer report of {}: {}", last.file_name().unwrap_or_default().to_string_lossy(), layer_report.html.display());
+    println!("table of every model and checkpoint: {}", sweep_dir.join("models.csv").display());
     Ok(())
+}
+
+/// The run directory of the highest step of `family` in a sweep.
+fn last_checkpoint_run(sweep_dir: &Path, family: &str) -> Result<PathBuf> {
+    let table = infoplane_store::Table::read_csv(&sweep_dir.join("models.csv"))?;
+    let (ids, families, steps) = (table.column("id"), table.column("family"), table.column("step"));
+    let (Some(ids), Some(families), Some(steps)) = (ids, families, steps) else { anyhow::bail!("models.csv lacks id, family or step") };
+    let best = (0..table.rows())
+        .filter(|&r| families.text_at(r).as_deref() == Some(family))
+        .max_by(|&a, &b| steps.f64_at(a).unwrap_or(0.0).total_cmp(&steps.f64_at(b).unwrap_or(0.0)))
+        .and_then(|r| ids.text_at(r))
+        .ok_or_else(|| anyhow::anyhow!("no checkpoint of {family} in models.csv"))?;
+    Ok(sweep_dir.join("runs").join(best))
 }
