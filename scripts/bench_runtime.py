@@ -10,7 +10,8 @@ equal transformers' GGUF tokenizer's), with the same thread count, in f32 and bf
 every layer's hidden states and the final-norm output and no logits: infoplane `hidden` without
 `--logits`, transformers' base model (`model.model`, no LM head) with `output_hidden_states=True`.
 Timed: the forward pass alone (infoplane's own `forward:` line; `time.perf_counter` around the
-PyTorch call), best and median of `--repeats` runs after one warm-up. Prints tokens/s and the ratio.
+PyTorch call), best and median of `--repeats` runs after one warm-up, the two sides
+alternating run by run. Prints tokens/s and the ratio.
 """
 import argparse
 import json
@@ -83,20 +84,18 @@ def main():
     rows = []
     for dtype in args.dtypes.split(","):
         base.to(torch.bfloat16 if dtype == "bf16" else torch.float32)
-        torch_times = []
-        with torch.inference_mode():
-            for i in range(args.repeats + 1):
+        torch_times, ours = [], []
+        # Alternate the two sides run by run, so a change in machine load hits both alike.
+        for i in range(args.repeats + 1):
+            with torch.inference_mode():
                 t0 = time.perf_counter()
                 o = base(input_ids=x, output_hidden_states=True)
                 dt = time.perf_counter() - t0
-                assert len(o.hidden_states) == base.config.num_hidden_layers + 1
-                if i:
-                    torch_times.append(dt)
-        ours = []
-        for i in range(args.repeats + 1):
-            _, dt, _ = run_infoplane(dtype)
+            assert len(o.hidden_states) == base.config.num_hidden_layers + 1
+            _, ours_dt, _ = run_infoplane(dtype)
             if i:
-                ours.append(dt)
+                torch_times.append(dt)
+                ours.append(ours_dt)
         rows.append((dtype, ours, torch_times))
 
     print(f"{'dtype':6} {'infoplane tok/s (best / median)':>34} {'PyTorch tok/s (best / median)':>32} {'ratio (best)':>13} {'ratio (median)':>15}")
@@ -104,7 +103,7 @@ def main():
         ob, om = n / min(ours), n / statistics.median(ours)
         tb, tm = n / min(theirs), n / statistics.median(theirs)
         print(f"{dtype:6} {ob:16.1f} / {om:7.1f}         {tb:16.1f} / {tm:7.1f}     {ob / tb:10.2f}x {om / tm:13.2f}x")
-    print(f"(ratio = infoplane tok/s ÷ PyTorch tok/s; scratch files in {tmp})")
+    print(f"(ratio = infoplane tok/s ÷ PyTorch tok/s; load average {os.getloadavg()[0]:.2f} at the end; scratch files in {tmp})")
 
 
 if __name__ == "__main__":

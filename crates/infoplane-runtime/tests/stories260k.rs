@@ -79,3 +79,32 @@ fn llama2c_explicit_tokenizer_option_and_missing_tokenizer() {
     let model = Model::load(&src, &opts).unwrap();
     assert_eq!(model.tokenizer().encode("Once", true).unwrap()[0], 1);
 }
+
+/// A negative vocab_size in the header means the classifier follows the RoPE tables instead of
+/// sharing the embedding: the same file with a classifier of 2 × the embedding appended gives
+/// logits of exactly twice the shared model's.
+#[test]
+fn llama2c_separate_classifier_is_read_after_the_rope_tables() {
+    let Some(shared) = shared_data("llama2c_separate_classifier_is_read_after_the_rope_tables") else { return };
+    let dir = shared.join("llama2c_stories260K");
+    let mut bytes = std::fs::read(dir.join("stories260K.bin")).unwrap();
+    let (vocab, dim) = (512usize, 64usize);
+    let embedding: Vec<f32> = bytes[28..28 + 4 * vocab * dim].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    bytes[20..24].copy_from_slice(&(-(vocab as i32)).to_le_bytes());
+    for v in &embedding {
+        bytes.extend((2.0 * v).to_le_bytes());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("separate.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let opts = LoadOptions { tokenizer: Some(dir.join("tok512.bin")), ..Default::default() };
+    let separate = Model::load(&resolve(path.to_str().unwrap()).unwrap(), &opts).unwrap();
+    assert!(!separate.info().tied_embeddings);
+    let shared_model = load(&resolve(dir.join("stories260K.bin").to_str().unwrap()).unwrap());
+    let ids = [1u32, 403, 407, 261];
+    let want = Want { hidden: false, logits: true, next_token_nll: false };
+    let a = shared_model.forward(&[&ids], want).unwrap().remove(0).logits.unwrap();
+    let b = separate.forward(&[&ids], want).unwrap().remove(0).logits.unwrap();
+    let doubled: Vec<f32> = a.iter().map(|x| 2.0 * x).collect();
+    assert_close("separate classifier logits", &b, &doubled, 1e-6);
+}
