@@ -3,7 +3,7 @@
 //! a colour bar) and bar charts (stacked or overlaid, horizontal or vertical).
 
 use crate::font::{ensure_registered, FAMILY};
-use crate::palette::{viridis, DARK, LIGHT_GREY};
+use crate::palette::{viridis, DARK};
 use crate::ReportError;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::coord::Shift;
@@ -27,7 +27,7 @@ pub enum Line {
     None,
     Solid,
     Dashed,
-    /// A thin grey line joining points that carry their own colours (a trajectory).
+    /// A pale line in the series colour joining points that carry their own colours (a trajectory).
     Thin,
 }
 
@@ -298,6 +298,8 @@ fn legend_entries(chart: &Chart) -> Vec<(Glyph, String)> {
                 let Some(name) = &s.name else { continue };
                 let glyph = match (s.marker, s.line) {
                     (Marker::None, line) => Glyph::Line(s.color, line == Line::Dashed),
+                    // Colour-mapped points joined by a line in the series colour: the line names it.
+                    (_, Line::Thin) => Glyph::Line(s.color, false),
                     (m, _) => Glyph::Marker(s.color, m),
                 };
                 out.push((glyph, name.clone()));
@@ -530,7 +532,7 @@ where
                 chart.draw_series(LineSeries::new(coords.clone(), color.stroke_width(2)))?;
             }
             Line::Thin => {
-                chart.draw_series(LineSeries::new(coords.clone(), LIGHT_GREY.stroke_width(2)))?;
+                chart.draw_series(LineSeries::new(coords.clone(), color.mix(0.45).stroke_width(2)))?;
             }
             Line::Dashed => {
                 chart.draw_series(DashedLineSeries::new(coords.clone(), 7, 5, color.stroke_width(2)))?;

@@ -1,7 +1,7 @@
 //! Plots of one run directory (summary.json + layers.csv): per-layer H and I per order, the layers
 //! on the plane, stacked proportions per layer, preference information per layer.
 
-use crate::palette::{category, viridis, DARK, GREY, LIGHT_GREY};
+use crate::palette::{category, viridis, GREY, LIGHT_GREY};
 use crate::plot::{BarLayer, BarPlot, Chart, ColorBar, Line, Marker, Plot, Point, Series, XyPlot};
 use crate::ReportError;
 use infoplane_compare::Table;
@@ -196,7 +196,7 @@ impl RunData {
                     label_below: false,
                 })
                 .collect();
-            p.series.push(Series::new(Some("layers, in order".into()), DARK, points, Line::Thin, Marker::Circle));
+            p.series.push(Series::new(Some("layers, in order".into()), GREY, points, Line::Thin, Marker::Circle));
             if let Some(r) = self.final_norm.filter(|&r| cx[r].is_some() && ey[r].is_some()) {
                 p.series.push(Series::new(Some("after final norm".into()), GREY, vec![Point { label: Some("final norm".into()), label_below: true, ..Point::new(cx[r].unwrap_or_default(), ey[r].unwrap_or_default()) }], Line::None, Marker::Square));
             }

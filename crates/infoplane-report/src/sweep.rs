@@ -226,7 +226,7 @@ impl SweepData {
         let cb = ColorBar::for_values(name.clone(), &values)?;
         let several = multi.len() > 1;
         let mut series = Vec::new();
-        for (family, rows) in multi {
+        for (i, (family, rows)) in multi.into_iter().enumerate() {
             let rows: Vec<usize> = rows.iter().copied().filter(|&r| progress[r].is_some() && x[r].is_some() && y[r].is_some()).collect();
             let last = rows.len() - 1;
             let pts = rows
@@ -243,7 +243,9 @@ impl SweepData {
                     Point { x: x[r].unwrap_or_default(), y: y[r].unwrap_or_default(), label, color: Some(cb.color(step)), label_below: false }
                 })
                 .collect();
-            series.push(Series::new(None, DARK, pts, Line::Thin, Marker::Circle));
+            // Several runs: each line in its own colour, named in the legend.
+            let (name, color) = if several { (Some(family.clone()), category(i)) } else { (None, GREY) };
+            series.push(Series::new(name, color, pts, Line::Thin, Marker::Circle));
         }
         Some((series, cb))
     }
