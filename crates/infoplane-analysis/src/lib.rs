@@ -13,7 +13,7 @@ mod run;
 
 pub use metrics::{aggregate, layer_columns, layer_row, model_columns, Aggregate, LayerRow, ModelLevel};
 pub use pass::{Checkpointing, ForwardTotals};
-pub use run::{analyze, layers_table, merge_units, read_unit, write_run, AnalysisInput, AnalysisOutput, AnalysisSettings, Counts, LayerSelection, PreferenceInput, ReferenceSpec, Shard, UnitRecord, UNIT_RECORD};
+pub use run::{analyze, layers_table, merge_units, read_unit, write_run, AnalysisInput, AnalysisOutput, AnalysisSettings, Counts, LayerSelection, PreferenceInput, ReferenceSpec, Shard, Timing, UnitRecord, UNIT_RECORD};
 
 /// The hidden states of one sequence: every state the source has, each [T·d] row-major f32.
 pub struct SequenceStates {

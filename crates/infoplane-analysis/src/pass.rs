@@ -80,6 +80,11 @@ pub struct ForwardTotals {
     pub bin_sums: Vec<Vec<f64>>,
     pub loss_sum: f64,
     pub loss_rows: u64,
+    /// Wall seconds in the model's forward pass, and in soft assignment and spilling.
+    #[serde(default)]
+    pub model_seconds: f64,
+    #[serde(default)]
+    pub assign_seconds: f64,
 }
 
 /// How often phase 1 checkpoints.
@@ -146,7 +151,7 @@ pub(crate) fn forward(
 ) -> Result<ForwardTotals, AnalysisError> {
     let n = assigner.n_bins();
     let d = source.dim();
-    let fresh = ForwardTotals { fingerprint: fingerprint.to_string(), sequences_done: 0, rows: 0, bin_sums: vec![vec![0.0; n]; states.indexes.len()], loss_sum: 0.0, loss_rows: 0 };
+    let fresh = ForwardTotals { fingerprint: fingerprint.to_string(), sequences_done: 0, rows: 0, bin_sums: vec![vec![0.0; n]; states.indexes.len()], loss_sum: 0.0, loss_rows: 0, model_seconds: 0.0, assign_seconds: 0.0 };
     let mut totals = match read_progress(&dirs.progress())? {
         Some(saved) if saved.fingerprint != fingerprint => {
             return Err(AnalysisError::Resume(format!("{} belongs to a run with other settings, model or data; use a new output directory", dirs.progress().display())))
@@ -182,7 +187,10 @@ pub(crate) fn forward(
         let tokens = &pass.sequences[seq];
         let rows = pass.rows[seq].clone();
         if !rows.is_empty() {
+            let t = Instant::now();
             let out = source.forward(tokens, pass.loss)?;
+            totals.model_seconds += t.elapsed().as_secs_f64();
+            let t = Instant::now();
             // Soft assignments of every selected state, in parallel; then added in state order.
             let assigned: Vec<_> = states
                 .indexes
@@ -217,6 +225,7 @@ pub(crate) fn forward(
                 totals.loss_rows += rows.len() as u64;
             }
             totals.rows += rows.len() as u64;
+            totals.assign_seconds += t.elapsed().as_secs_f64();
         }
         totals.sequences_done = seq + 1;
         progress.advance(1, tokens.len() as u64);

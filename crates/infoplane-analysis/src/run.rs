@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 /// Where W comes from.
 pub enum ReferenceSpec {
@@ -144,6 +145,27 @@ pub struct UnitRecord {
     pub preference: bool,
     /// Whether `partials/` holds this unit's statistics (a unit without them cannot merge).
     pub partials: bool,
+    /// Where the time went (this process only: work done before a resume is counted when it
+    /// was done).
+    pub timing: Timing,
+}
+
+/// Wall seconds per stage. `model_seconds` is the forward pass itself; the rest is what the
+/// analysis adds to it: the tokens-only pre-pass, soft assignment (GEMM, softmax, spill) during
+/// the forward, and label absorption afterwards.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timing {
+    pub prepass_seconds: f64,
+    pub model_seconds: f64,
+    pub assign_seconds: f64,
+    pub labels_seconds: f64,
+}
+
+impl Timing {
+    /// Seconds the analysis adds to the model's own forward time, as a fraction of it.
+    pub fn overhead(&self) -> f64 {
+        (self.prepass_seconds + self.assign_seconds + self.labels_seconds) / self.model_seconds
+    }
 }
 
 pub const UNIT_RECORD: &str = "unit.json";
@@ -156,6 +178,7 @@ pub struct AnalysisOutput {
     pub reference_origin: String,
     pub counts: Counts,
     pub fingerprint: String,
+    pub timing: Timing,
     /// The full estimates per state (corpus pass), for callers that want every tally.
     pub estimates: Vec<Estimate>,
 }
@@ -196,6 +219,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let assigner = SoftAssigner::new(&w, epsilon)?;
     let est_settings = Settings::new(&assigner, &settings.calibration);
 
+    let prepass = Instant::now();
     let labels = match input.ngram_counts {
         Some(counts) => CorpusLabels::build_with_counts(&settings.labels, counts, input.documents)?,
         None => CorpusLabels::build(&settings.labels, input.documents)?,
@@ -208,6 +232,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         )));
     }
     let null = NullPermutation::new(labels.positions(), settings.null_seed)?;
+    let mut timing = Timing { prepass_seconds: prepass.elapsed().as_secs_f64(), ..Timing::default() };
     let spec = |name: String| LabelSetSpec { name, weighting: settings.weighting, min_count: settings.min_count, null: true, per_label: false };
     let sets: Vec<PassLabelSet<'_>> = labels
         .names()
@@ -243,7 +268,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         loss: true,
     };
     let passes = Passes { source, states: &states, assigner: &assigner, settings: &est_settings, run_dir: input.run_dir, fingerprint: &fingerprint, checkpointing: settings.checkpointing, keep_partials, groups: settings.layer_groups, progress, stop };
-    let (corpus_estimates, totals) = passes.run(&corpus)?;
+    let (corpus_estimates, totals) = passes.run(&corpus, &mut timing)?;
 
     let mut pref_counts = (0, 0, 0);
     let pref_estimates = match &input.preference {
@@ -267,7 +292,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
                 null: Some(&pref_null),
                 loss: false,
             };
-            Some(passes.run(&pass)?.0)
+            Some(passes.run(&pass, &mut timing)?.0)
         }
     };
 
@@ -293,6 +318,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         loss_rows: totals.loss_rows,
         preference: pref_estimates.is_some(),
         partials: keep_partials,
+        timing,
     };
     write_atomic(&input.run_dir.join(UNIT_RECORD), serde_json::to_string_pretty(&record).expect("serialisable").as_bytes())?;
     Ok(finish(record, corpus_estimates, pref_estimates))
@@ -318,7 +344,7 @@ impl Passes<'_> {
     /// its own states, so disk (and the forward's working set) shrinks by the number of groups.
     /// Returns every state's estimate, in order, and the first group's forward totals (every group
     /// sees the same rows, so their losses are equal).
-    fn run(&self, pass: &Pass<'_>) -> Result<(Vec<Estimate>, ForwardTotals), AnalysisError> {
+    fn run(&self, pass: &Pass<'_>, timing: &mut Timing) -> Result<(Vec<Estimate>, ForwardTotals), AnalysisError> {
         let n = self.states.names.len();
         let groups = self.groups.clamp(1, n.max(1));
         let mut estimates = Vec::with_capacity(n);
@@ -329,7 +355,11 @@ impl Passes<'_> {
             let dirs = PassDirs::group(self.run_dir, pass.name, g, groups);
             let fingerprint = if groups > 1 { format!("{}-group{g}of{groups}", self.fingerprint) } else { self.fingerprint.to_string() };
             let totals = forward(self.source, pass, &group, self.assigner, &dirs, &fingerprint, self.checkpointing, self.progress, self.stop)?;
+            timing.model_seconds += totals.model_seconds;
+            timing.assign_seconds += totals.assign_seconds;
+            let t = Instant::now();
             estimates.extend(absorb(pass, &group, self.settings, self.assigner, &totals, &dirs, self.keep_partials, self.progress)?);
+            timing.labels_seconds += t.elapsed().as_secs_f64();
             first.get_or_insert(totals);
         }
         Ok((estimates, first.expect("at least one group")))
@@ -355,6 +385,7 @@ fn finish(record: UnitRecord, corpus: Vec<Estimate>, preference: Option<Vec<Esti
         reference_origin: record.reference_origin,
         counts: record.counts,
         fingerprint: record.fingerprint,
+        timing: record.timing,
         estimates: corpus,
     }
 }
@@ -424,6 +455,12 @@ pub fn merge_units(dirs: &[PathBuf]) -> Result<AnalysisOutput, AnalysisError> {
     record.shard = None;
     record.loss_sum = records.iter().map(|r| r.loss_sum).sum();
     record.loss_rows = records.iter().map(|r| r.loss_rows).sum();
+    record.timing = Timing {
+        prepass_seconds: records.iter().map(|r| r.timing.prepass_seconds).sum(),
+        model_seconds: records.iter().map(|r| r.timing.model_seconds).sum(),
+        assign_seconds: records.iter().map(|r| r.timing.assign_seconds).sum(),
+        labels_seconds: records.iter().map(|r| r.timing.labels_seconds).sum(),
+    };
     record.fingerprint = sha256_hex(records.iter().map(|r| r.fingerprint.as_str()).collect::<Vec<_>>().join(",").as_bytes());
     Ok(finish(record, corpus, preference))
 }
@@ -453,7 +490,7 @@ pub fn layers_table(rows: &[LayerRow], orders: usize) -> Result<Table, AnalysisE
     Ok(table)
 }
 
-/// Writes `summary.json`, `layers.csv` and `layers.parquet` (each atomically). `summary` is the caller's provenance and settings, completed here.
+/// Writes `summary.json`, `layers.csv`, `layers.parquet` and `timing.json` (each atomically). `summary` is the caller's provenance and settings, completed here.
 pub fn write_run(run_dir: &Path, output: &AnalysisOutput, orders: usize, mut summary: Value) -> Result<(), AnalysisError> {
     let table = layers_table(&output.rows, orders)?;
     table.write_csv(&run_dir.join("layers.csv"))?;
@@ -467,6 +504,15 @@ pub fn write_run(run_dir: &Path, output: &AnalysisOutput, orders: usize, mut sum
         "reference_points": output.reference_origin,
     });
     summary["fingerprint"] = json!(output.fingerprint);
+    // Timings differ run to run: kept out of summary.json, so the same command gives the same bytes.
+    let timing = json!({
+        "prepass_seconds": output.timing.prepass_seconds,
+        "model_seconds": output.timing.model_seconds,
+        "assign_seconds": output.timing.assign_seconds,
+        "labels_seconds": output.timing.labels_seconds,
+        "analysis_overhead": output.timing.overhead(),
+    });
+    write_atomic(&run_dir.join("timing.json"), serde_json::to_string_pretty(&timing).expect("serialisable").as_bytes())?;
     let text = serde_json::to_string_pretty(&summary).expect("serialisable");
     write_atomic(&run_dir.join("summary.json"), text.as_bytes())
         .map_err(AnalysisError::from)

@@ -158,6 +158,17 @@ pub fn run(args: AnalyzeArgs, stop: Arc<AtomicBool>) -> Result<()> {
     let model = load_model(&args.model, &args.analysis)?;
     let data = read_inputs(&args.analysis)?;
     run_unit(&model, &args.model, &data, &args.analysis, &args.output, &stop, None)?;
+    let t: Value = serde_json::from_slice(&std::fs::read(args.output.join("timing.json"))?)?;
+    let secs = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    eprintln!(
+        "model forward {:.1} s; analysis adds {:.1} s = {:.1}% (pre-pass {:.1} s, soft assignment {:.1} s, labels {:.1} s)",
+        secs("model_seconds"),
+        secs("prepass_seconds") + secs("assign_seconds") + secs("labels_seconds"),
+        100.0 * secs("analysis_overhead"),
+        secs("prepass_seconds"),
+        secs("assign_seconds"),
+        secs("labels_seconds")
+    );
     eprintln!("results in {}", args.output.display());
     Ok(())
 }
