@@ -562,6 +562,9 @@ impl Decoder {
         match &blk.mlp {
             Mlp::GatedFused { gate_up, down, inter } => {
                 let gu = gate_up.forward(x)?;
+                if act == Activation::Silu && self.device.is_cpu() && !self.opts.differentiable {
+                    return down.forward(&gu.apply_op1_no_bwd(&SiluMul { inter: *inter })?);
+                }
                 let g = gu.narrow(D::Minus1, 0, *inter)?;
                 let u = gu.narrow(D::Minus1, *inter, *inter)?;
                 down.forward(&(activate(&g, act)? * u)?)
@@ -749,6 +752,47 @@ fn run_f32(src: &[f32], t: usize, rows_per_batch: usize, ranges: &[(u32, u32)]) 
         }
     });
     dst
+}
+
+/// `silu(gate) · up` from the fused `[.., 2I]` gate/up output in one pass (the strided
+/// element-wise ops it replaces cost ~7% of a SmolLM2 forward).
+struct SiluMul {
+    inter: usize,
+}
+
+impl CustomOp1 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        use rayon::prelude::*;
+        let i = self.inter;
+        let mut dims = layout.shape().dims().to_vec();
+        if dims.last() != Some(&(2 * i)) {
+            candle_core::bail!("silu-mul: last dimension {:?} is not 2 × {i}", dims.last());
+        }
+        *dims.last_mut().unwrap() = i;
+        let Some((o1, o2)) = layout.contiguous_offsets() else { candle_core::bail!("silu-mul: input must be contiguous") };
+        fn run<T: Copy + Send + Sync + Default>(src: &[T], i: usize, to: impl Fn(T) -> f32 + Sync, from: impl Fn(f32) -> T + Sync) -> Vec<T> {
+            let mut dst = vec![T::default(); src.len() / 2];
+            dst.par_chunks_mut(i).zip(src.par_chunks(2 * i)).for_each(|(out, row)| {
+                let (g, u) = row.split_at(i);
+                for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+                    let g = to(g);
+                    *o = from(g / (1.0 + (-g).exp()) * to(u));
+                }
+            });
+            dst
+        }
+        let out = match storage {
+            CpuStorage::F32(s) => CpuStorage::F32(run(&s[o1..o2], i, |v| v, |v| v)),
+            CpuStorage::BF16(s) => CpuStorage::BF16(run(&s[o1..o2], i, |v: half::bf16| v.to_f32(), half::bf16::from_f32)),
+            CpuStorage::F16(s) => CpuStorage::F16(run(&s[o1..o2], i, |v: half::f16| v.to_f32(), half::f16::from_f32)),
+            _ => candle_core::bail!("silu-mul: unsupported dtype"),
+        };
+        Ok((out, Shape::from_dims(&dims)))
+    }
 }
 
 /// Maps candle's weight-lookup errors to typed ones (the caller fills in the file).
