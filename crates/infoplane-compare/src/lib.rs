@@ -11,9 +11,9 @@ mod table;
 pub use correlate::{correlate, correlations_csv, Covariate, CorrelationRow, Joined, Method, METHODS};
 pub use join::{join_keys, Join, MatchKind, Pair};
 pub use manifest::{slug, Manifest, ModelEntry, MANIFEST_FIELDS};
-pub use scores::{read_scores, Scores, ScoresFormat, BENCHMARK_MEAN, OLL_V2_BENCHMARKS};
+pub use scores::{read_scores, ScoreColumns, Scores, ScoresFormat, BENCHMARK_MEAN, OLL_V2_BENCHMARKS};
 pub use stats::Correlation;
-pub use table::{format_number, parse_number, Table};
+pub use table::{format_number, parse_number, NotANumber, Table};
 
 use std::path::{Path, PathBuf};
 

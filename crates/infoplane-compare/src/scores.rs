@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// The six Open LLM Leaderboard v2 benchmarks, the default score columns for that table.
 pub const OLL_V2_BENCHMARKS: [&str; 6] = ["ifeval", "bbh", "math_lvl5", "gpqa", "musr", "mmlu_pro"];
+/// Named columns of values, one per kept row (None = missing).
+pub type ScoreColumns = Vec<(String, Vec<Option<f64>>)>;
+
 /// The name of the per-model mean of the chosen score columns.
 pub const BENCHMARK_MEAN: &str = "benchmark_mean";
 
@@ -139,7 +142,7 @@ impl Scores {
     /// The chosen score columns (default: `default_columns`), each as (name, value per kept row),
     /// followed by `benchmark_mean` (their mean; missing where any is missing) when there are two
     /// or more. An unknown or non-numeric column is an error that lists the numeric ones.
-    pub fn select(&self, wanted: Option<&[String]>) -> Result<Vec<(String, Vec<Option<f64>>)>, CompareError> {
+    pub fn select(&self, wanted: Option<&[String]>) -> Result<ScoreColumns, CompareError> {
         let names = wanted.map(<[String]>::to_vec).unwrap_or_else(|| self.default_columns());
         if names.is_empty() {
             return Err(CompareError::table(&self.path, "no numeric score columns"));

@@ -64,7 +64,7 @@ pub fn pearson_r(x: &[f64], y: &[f64]) -> Option<f64> {
 /// Two-sided p of a correlation r with `dof` degrees of freedom: t = r √(dof / (1 − r²)),
 /// p = 2 · sf(|t|) of Student's t (sf, not 1 − cdf, which underflows for strong correlations).
 pub fn p_value(r: f64, dof: f64) -> Option<f64> {
-    if !(dof > 0.0) || !r.is_finite() {
+    if dof.is_nan() || dof <= 0.0 || !r.is_finite() {
         return None;
     }
     let one_minus = 1.0 - r * r;

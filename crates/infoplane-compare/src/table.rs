@@ -13,14 +13,18 @@ pub struct Table {
     pub lines: Vec<u64>,
 }
 
+/// A cell that is neither a number nor a missing-value marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotANumber;
+
 /// A cell's number: None for an empty cell or a missing-value marker (nan, NA, null, None) and for
 /// ±inf (no statistic here can use it); an error for anything else that is not a number.
-pub fn parse_number(cell: &str) -> Result<Option<f64>, ()> {
+pub fn parse_number(cell: &str) -> Result<Option<f64>, NotANumber> {
     let cell = cell.trim();
     if cell.is_empty() || ["nan", "na", "n/a", "null", "none"].iter().any(|m| cell.eq_ignore_ascii_case(m)) {
         return Ok(None);
     }
-    let v: f64 = cell.parse().map_err(|_| ())?;
+    let v: f64 = cell.parse().map_err(|_| NotANumber)?;
     Ok(v.is_finite().then_some(v))
 }
 
@@ -119,7 +123,7 @@ impl Table {
         let c = self.require(name)?;
         (0..self.len())
             .map(|r| {
-                parse_number(&self.rows[r][c]).map_err(|()| CompareError::Csv {
+                parse_number(&self.rows[r][c]).map_err(|NotANumber| CompareError::Csv {
                     path: self.path.clone(),
                     line: self.lines[r],
                     reason: format!("column `{name}`: {:?} is not a number", self.rows[r][c]),
@@ -137,7 +141,7 @@ impl Table {
                     match parse_number(&row[c]) {
                         Ok(Some(_)) => any = true,
                         Ok(None) => {}
-                        Err(()) => return false,
+                        Err(NotANumber) => return false,
                     }
                 }
                 any

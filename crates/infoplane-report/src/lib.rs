@@ -222,7 +222,7 @@ fn sweep_page(sweep: &SweepData, color_by: Option<&ColorBy>) -> Result<Page, Rep
             text_data
                 .iter()
                 .zip(&text_cols)
-                .map(|(v, c)| if ["step", "tokens", "params"].contains(&c.as_str()) { v[r].parse::<f64>().map(|f| plot::tick(f)).unwrap_or_else(|_| v[r].clone()) } else { v[r].clone() })
+                .map(|(v, c)| if ["step", "tokens", "params"].contains(&c.as_str()) { v[r].parse::<f64>().map(plot::tick).unwrap_or_else(|_| v[r].clone()) } else { v[r].clone() })
                 .chain(data.iter().map(|v| cell(v[r])))
                 .collect()
         })

@@ -379,7 +379,7 @@ where
 /// "Nice" tick values in [lo, hi]: steps of 1, 2 or 5 × 10^k, about five of them; decades (and
 /// 2×, 5× when the range is short) for a log scale.
 pub fn ticks(lo: f64, hi: f64, log: bool) -> Vec<f64> {
-    if !(hi > lo) {
+    if hi.is_nan() || lo.is_nan() || hi <= lo {
         return vec![lo];
     }
     if log {
