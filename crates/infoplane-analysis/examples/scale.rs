@@ -113,9 +113,10 @@ fn main() {
         checkpointing: Checkpointing::default(),
         keep_partials: std::env::var("KEEP_PARTIALS").is_ok_and(|v| v == "1"),
         layer_groups: std::env::var("LAYER_GROUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(1),
+        max_memory: None,
     };
     let t = Instant::now();
-    let input = AnalysisInput { source: &source, documents: &docs, preference: None, identity: serde_json::json!({"synthetic": true}), run_dir: run_dir.path(), shard: None, ngram_counts: None };
+    let input = AnalysisInput { source: &source, documents: &docs, preference: None, identity: serde_json::json!({"synthetic": true}), run_dir: run_dir.path(), shard: None, ngram_counts: None, model_bytes: 0 };
     let out = analyze(input, settings, &Phases(Mutex::new(None)), &AtomicBool::new(false)).expect("the analysis runs");
     println!("positions {}, distinct labels {:?}", out.counts.positions, out.counts.distinct_labels);
     let e = &out.estimates[out.estimates.len() / 2];

@@ -7,10 +7,12 @@
 //! pass spills soft assignments to disk, then label sums are made one hidden state at a time, so
 //! memory is bounded by one state's label vectors whatever the number of layers.
 
+mod memory;
 mod metrics;
 pub mod pass;
 mod run;
 
+pub use memory::MemoryEstimate;
 pub use metrics::{aggregate, layer_columns, layer_row, model_columns, Aggregate, LayerRow, ModelLevel};
 pub use pass::{Checkpointing, ForwardTotals};
 pub use run::{analyze, layers_table, merge_units, read_unit, write_run, AnalysisInput, AnalysisOutput, AnalysisSettings, Counts, LayerSelection, PreferenceInput, ReferenceSpec, Shard, Timing, UnitRecord, UNIT_RECORD};
@@ -37,6 +39,8 @@ pub trait Progress: Sync {
     fn start(&self, phase: &str, units: u64, tokens: u64);
     fn advance(&self, units: u64, tokens: u64);
     fn finish(&self);
+    /// A line for the user (estimates, notes) that is not progress.
+    fn note(&self, _text: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -60,6 +64,8 @@ pub enum AnalysisError {
     Source(String),
     #[error("{pass} sequence {sequence}, layer {layer}, token position {position}: {reason}")]
     BadHiddenState { pass: &'static str, layer: String, sequence: usize, position: usize, reason: &'static str },
+    #[error("{0}")]
+    Memory(String),
     #[error("cannot resume: {0}")]
     Resume(String),
     #[error("interrupted after {done} of {total} sequences; run again with --resume to continue")]

@@ -173,6 +173,7 @@ pub(crate) fn forward(
     let mut spill = SpillWriter::open(&dirs.work, &states.names, n, totals.rows)?;
     let mut last_checkpoint = Instant::now();
     let mut since_checkpoint = 0usize;
+    let mut noted_time = totals.sequences_done > 0;
     let checkpoint = |spill: &mut SpillWriter, totals: &ForwardTotals| -> Result<(), AnalysisError> {
         spill.sync()?;
         let json = serde_json::to_vec(totals).expect("totals serialise");
@@ -228,6 +229,18 @@ pub(crate) fn forward(
             totals.assign_seconds += t.elapsed().as_secs_f64();
         }
         totals.sequences_done = seq + 1;
+        if !rows.is_empty() && !noted_time {
+            noted_time = true;
+            let left: u64 = pass.sequences[seq + 1..].iter().map(|s| s.len() as u64).sum();
+            let per_token = totals.model_seconds.max(1e-9) / tokens.len().max(1) as f64;
+            progress.note(&format!(
+                "first {} sequence: {} tokens in {:.2} s; the rest of this pass ({left} tokens) takes about {:.0} s of forward",
+                pass.name,
+                tokens.len(),
+                totals.model_seconds,
+                left as f64 * per_token
+            ));
+        }
         progress.advance(1, tokens.len() as u64);
         since_checkpoint += 1;
         if last_checkpoint.elapsed() >= checkpointing.every || checkpointing.every_sequences.is_some_and(|k| since_checkpoint >= k) {

@@ -1,6 +1,7 @@
 //! `analyze` end to end, below the CLI: labels from the pre-pass, W and ε, the corpus pass and the
 //! preference pass, per-layer rows, model-level numbers, and the files of a run directory.
 
+use crate::memory::{absorb_buffer_bytes, accumulator_bytes, MemoryEstimate};
 use crate::metrics::{aggregate, layer_columns, layer_row, Aggregate, LayerRow, ModelLevel};
 use crate::pass::{absorb, forward, Checkpointing, ForwardTotals, Pass, PassDirs, PassLabelSet, StateSelection};
 use crate::{AnalysisError, Progress, StateSource};
@@ -74,6 +75,9 @@ pub struct AnalysisSettings {
     /// Run the model this many times, each time spilling only a group of the layers (bounds the
     /// spill's disk: positions × layers / groups × (4n + 8) bytes). 1: one forward pass.
     pub layer_groups: usize,
+    /// Refuse to start (after the cheap pre-pass, before any forward pass) when the estimated
+    /// peak memory exceeds this many bytes.
+    pub max_memory: Option<u64>,
 }
 
 /// Preference pairs, tokenised: two sequences per pair (chosen, rejected), with their lengths.
@@ -98,6 +102,9 @@ pub struct AnalysisInput<'a> {
     pub shard: Option<Shard>,
     /// N-gram counts made once for the whole corpus (a plan's); None: counted here.
     pub ngram_counts: Option<&'a infoplane_labels::NgramCounts>,
+    /// Bytes the model holds: weights, and activations for the longest sequence (for the
+    /// memory estimate).
+    pub model_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +240,28 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     }
     let null = NullPermutation::new(labels.positions(), settings.null_seed)?;
     let mut timing = Timing { prepass_seconds: prepass.elapsed().as_secs_f64(), ..Timing::default() };
+
+    let docs = input.shard.map_or(0..labels.documents(), |s| s.range(labels.documents()));
+    let shard_rows: u64 = docs.clone().map(|d| labels.document(d).valid.len() as u64).sum();
+    let n_bins = w.n();
+    let tokens: u64 = input.documents.iter().map(|d| d.len() as u64 * 4).sum::<u64>() + input.preference.as_ref().map_or(0, |p| p.sequences.iter().map(|s| s.len() as u64 * 4).sum());
+    let estimate = MemoryEstimate {
+        model: input.model_bytes,
+        labels: labels.memory_bytes() as u64 + 4 * labels.positions() as u64 + tokens,
+        per_state: (0..labels.label_sets().len()).map(|s| accumulator_bytes(labels.index(s), settings.min_count, n_bins, true)).sum::<u64>()
+            + absorb_buffer_bytes(shard_rows.min(65_536), n_bins, labels.label_sets().len()),
+        spill_disk: shard_rows * states.names.len().div_ceil(settings.layer_groups.max(1)) as u64 * (4 * n_bins as u64 + 8),
+    };
+    progress.note(&estimate.describe());
+    if let Some(max) = settings.max_memory {
+        if estimate.peak() > max {
+            return Err(AnalysisError::Memory(format!(
+                "{}, more than --max-memory {:.2} GiB; lower --max-docs or --max-tokens, use --layers, or shard the run (infoplane plan)",
+                estimate.describe(),
+                max as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
     let spec = |name: String| LabelSetSpec { name, weighting: settings.weighting, min_count: settings.min_count, null: true, per_label: false };
     let sets: Vec<PassLabelSet<'_>> = labels
         .names()
@@ -257,7 +286,6 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         .as_bytes(),
     );
 
-    let docs = input.shard.map_or(0..labels.documents(), |s| s.range(labels.documents()));
     let corpus = Pass {
         name: "corpus",
         sequences: &input.documents[docs.clone()],

@@ -89,6 +89,7 @@ fn settings(backoff: Backoff) -> AnalysisSettings {
         checkpointing: Checkpointing { every: Duration::from_secs(3600), every_sequences: Some(1) },
         keep_partials: true,
         layer_groups: 1,
+        max_memory: None,
     }
 }
 
@@ -97,7 +98,7 @@ fn run(source: &Synthetic, docs: &[Vec<u32>], dir: &std::path::Path, backoff: Ba
 }
 
 fn run_shard(source: &Synthetic, docs: &[Vec<u32>], dir: &std::path::Path, backoff: Backoff, shard: Option<Shard>, preference: Option<PreferenceInput>) -> Result<AnalysisOutput, AnalysisError> {
-    let input = AnalysisInput { source, documents: docs, preference, identity: serde_json::json!({"model": "synthetic"}), run_dir: dir, shard, ngram_counts: None };
+    let input = AnalysisInput { source, documents: docs, preference, identity: serde_json::json!({"model": "synthetic"}), run_dir: dir, shard, ngram_counts: None, model_bytes: 0 };
     analyze(input, settings(backoff), &Quiet, &AtomicBool::new(false))
 }
 
@@ -268,7 +269,7 @@ fn without_partials_the_numbers_are_the_same_and_nothing_merges() {
     let with = run(&Synthetic::new(), &docs, a.path(), Backoff::Katz).unwrap();
     let mut s = settings(Backoff::Katz);
     s.keep_partials = false;
-    let input = AnalysisInput { source: &Synthetic::new(), documents: &docs, preference: None, identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None };
+    let input = AnalysisInput { source: &Synthetic::new(), documents: &docs, preference: None, identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None, model_bytes: 0 };
     let without = analyze(input, s, &Quiet, &AtomicBool::new(false)).unwrap();
     assert_eq!(with.rows, without.rows);
     assert!(!b.path().join("partials/corpus/0.safetensors").exists());
@@ -284,7 +285,7 @@ fn layer_groups_change_no_bit() {
     let source = Synthetic::new();
     let mut s = settings(Backoff::Katz);
     s.layer_groups = 3;
-    let input = AnalysisInput { source: &source, documents: &docs, preference: Some(preferences()), identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None };
+    let input = AnalysisInput { source: &source, documents: &docs, preference: Some(preferences()), identity: serde_json::json!({"model": "synthetic"}), run_dir: b.path(), shard: None, ngram_counts: None, model_bytes: 0 };
     let grouped = analyze(input, s, &Quiet, &AtomicBool::new(false)).unwrap();
     for (x, y) in one.rows.iter().zip(&grouped.rows) {
         assert_eq!(x.layer, y.layer);

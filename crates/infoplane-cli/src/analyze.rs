@@ -134,6 +134,10 @@ pub struct AnalysisArgs {
     /// assignments (positions × layers × 408 bytes at n = 100) shrink by this factor.
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub layer_groups: usize,
+    /// Stop at once (after the tokens-only pre-pass) if the estimated peak memory exceeds this,
+    /// e.g. 16G, 512M, or a number of bytes.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -276,7 +280,27 @@ fn settings(a: &AnalysisArgs) -> Result<AnalysisSettings> {
         checkpointing: checkpointing(),
         keep_partials: !a.no_partials,
         layer_groups: a.layer_groups,
+        max_memory: a.max_memory.as_deref().map(parse_bytes).transpose()?,
     })
+}
+
+/// `16G`, `512M`, `64K` (binary units) or plain bytes.
+pub fn parse_bytes(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&t[..i], t[i..].to_ascii_uppercase()),
+        None => (t, String::new()),
+    };
+    let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => bail!("--max-memory {text:?}: expected a size such as 16G, 512M or a number of bytes"),
+    };
+    let value: f64 = digits.trim().parse().map_err(|_| anyhow::anyhow!("--max-memory {text:?}: expected a size such as 16G, 512M or a number of bytes"))?;
+    Ok((value * (1u64 << shift) as f64) as u64)
 }
 
 /// The flags that define an analysis, as recorded in summaries and hashed by sweeps and plans.
@@ -427,11 +451,30 @@ pub fn prepare(model: &Model, model_spec: &str, data: &Inputs, a: &AnalysisArgs)
 }
 
 /// Runs a prepared unit (the whole corpus, or one shard with the plan's n-gram counts).
+/// Bytes the model holds: what this process holds now that the model is loaded (its resident
+/// set, on Linux; else the weights counted from the config), plus the activations of a sequence
+/// of `max_tokens` (every hidden state kept, attention scores of one layer, the MLP, logits).
+fn model_bytes(model: &Model, max_tokens: usize) -> u64 {
+    let resident = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+        .map(|kb| kb * 1024);
+    let i = model.info();
+    let (d, l, v, f) = (i.hidden_size as u64, i.n_layers as u64, i.vocab_size as u64, i.intermediate_size as u64);
+    let (q, kv) = ((i.n_heads * i.head_dim) as u64, (i.n_kv_heads * i.head_dim) as u64);
+    let params = v * d * if i.tied_embeddings { 1 } else { 2 } + l * (d * q + 2 * d * kv + q * d + 3 * d * f);
+    let width = if model.provenance().dtype == "bf16" { 2 } else { 4 };
+    let t = max_tokens as u64;
+    let activations = t * (2 * d * (l + 2) * 4 + 3 * f * 4 + v * 4) + i.n_heads as u64 * t * t * 4;
+    resident.unwrap_or(params * width) + activations
+}
+
 pub fn execute(model: &Model, prepared: Prepared, out_dir: &Path, stop: &AtomicBool, shard: Option<Shard>, ngram_counts: Option<&NgramCounts>, quiet: bool) -> Result<(AnalysisOutput, Value)> {
+    let max_tokens = prepared.documents.iter().chain(prepared.preference.iter().flat_map(|p| &p.sequences)).map(Vec::len).max().unwrap_or(0);
     let bars = Bars::new(quiet);
     let source = ModelStates(model);
     let identity = prepared.summary["provenance"].clone();
-    let input = AnalysisInput { source: &source, documents: &prepared.documents, preference: prepared.preference, identity, run_dir: out_dir, shard, ngram_counts };
+    let input = AnalysisInput { source: &source, documents: &prepared.documents, preference: prepared.preference, identity, run_dir: out_dir, shard, ngram_counts, model_bytes: model_bytes(model, max_tokens) };
     let output = analyze(input, prepared.settings, &bars, stop)?;
     Ok((output, prepared.summary))
 }

@@ -46,6 +46,15 @@ impl Progress for Bars {
         }
     }
 
+    fn note(&self, text: &str) {
+        if !self.quiet {
+            match self.bar.lock().expect("not poisoned").as_ref() {
+                Some((bar, _, _)) => bar.println(text),
+                None => eprintln!("{text}"),
+            }
+        }
+    }
+
     fn finish(&self) {
         if let Some((bar, _, _)) = self.bar.lock().expect("not poisoned").take() {
             bar.finish();

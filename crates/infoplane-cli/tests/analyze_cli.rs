@@ -169,3 +169,27 @@ fn bad_input_exits_2_with_one_line_and_no_results() {
         assert!(!out.join("summary.json").exists());
     }
 }
+
+#[test]
+fn a_run_that_cannot_fit_stops_at_once_with_its_estimate() {
+    let Some(model) = stories("a_run_that_cannot_fit_stops_at_once_with_its_estimate") else { return };
+    let corpus = common::repo_root().join("data/c4_sample/c4_en_train00000_first1000.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |max: &str, out: &str| {
+        infoplane(&["analyze", "--model", model.to_str().unwrap(), "--corpus", corpus.to_str().unwrap(), "--max-docs", "200", "--max-tokens", "128", "--max-memory", max, "--output", out], dir.path())
+    };
+    let started = std::time::Instant::now();
+    let o = run("20M", "small");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert!(last.contains("estimated peak memory") && last.contains("--max-memory 0.02 GiB"), "{err}");
+    assert!(!dir.path().join("small/summary.json").exists());
+    assert!(!dir.path().join("small/.work/corpus/progress.json").exists(), "no forward pass ran");
+    eprintln!("refused in {:.2} s", started.elapsed().as_secs_f64());
+    // The estimate is printed before the run, and a budget that fits lets it through.
+    let o = run("4G", "fits");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("estimated peak memory"), "{err}");
+}
