@@ -202,8 +202,18 @@ impl Llama2cTokenizer {
         if bos {
             ids.push(1);
         }
+        ids.extend(self.encode_chars(text));
+        self.merge_pairs(&mut ids);
+        ids
+    }
+
+    /// run.c's encode before merging: the dummy-prefix space, then each UTF-8 character's id
+    /// (or its bytes + 3 when it has none).
+    fn encode_chars(&self, text: &str) -> Vec<u32> {
+        let mut ids: Vec<u32> = Vec::with_capacity(text.len() + 1);
         if !text.is_empty() {
-            ids.push(self.lookup[b" ".as_slice()]);
+            // A vocabulary without " " falls back to its byte, as any other missing character.
+            ids.push(self.lookup.get(b" ".as_slice()).copied().unwrap_or(b' ' as u32 + 3));
         }
         let raw = text.as_bytes();
         let mut buf: Vec<u8> = Vec::with_capacity(4);
@@ -221,30 +231,85 @@ impl Llama2cTokenizer {
             }
             buf.clear();
         }
-        let mut merged: Vec<u8> = Vec::with_capacity(2 * self.max_token_length + 2);
-        loop {
-            let mut best: Option<(f32, u32, usize)> = None;
-            for i in 0..ids.len().saturating_sub(1) {
-                merged.clear();
-                merged.extend_from_slice(&self.pieces[ids[i] as usize]);
-                merged.extend_from_slice(&self.pieces[ids[i + 1] as usize]);
-                if let Some(&id) = self.lookup.get(&merged) {
-                    let score = self.scores[id as usize];
-                    // run.c starts from -1e10 and takes strictly greater scores.
-                    if score > best.map_or(-1e10, |b| b.0) {
-                        best = Some((score, id, i));
-                    }
-                }
-            }
-            match best {
-                Some((_, id, i)) => {
-                    ids[i] = id;
-                    ids.remove(i + 1);
-                }
-                None => break,
+        ids
+    }
+
+    /// run.c's merge loop — repeatedly merge the adjacent pair whose merged piece has the highest
+    /// score, the leftmost among equals, while one scores above −1e10 — in O(n log n) instead of
+    /// run.c's O(n²): candidate pairs wait in a heap ordered by (score, leftmost); a popped pair
+    /// whose tokens have changed since it was pushed is stale and skipped. Nodes keep their first
+    /// character's index, so "leftmost" never changes meaning as merges happen.
+    fn merge_pairs(&self, ids: &mut Vec<u32>) {
+        use std::cmp::Ordering;
+        use std::collections::BinaryHeap;
+        #[derive(PartialEq)]
+        struct Candidate {
+            score: f32,
+            left: usize,
+            left_id: u32,
+            right_id: u32,
+            merged: u32,
+        }
+        impl Eq for Candidate {}
+        impl PartialOrd for Candidate {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
             }
         }
-        ids
+        impl Ord for Candidate {
+            fn cmp(&self, other: &Self) -> Ordering {
+                self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
+            }
+        }
+        let n = ids.len();
+        if n < 2 {
+            return;
+        }
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut merged_piece: Vec<u8> = Vec::with_capacity(2 * self.max_token_length + 2);
+        let mut heap = BinaryHeap::new();
+        let mut push = |heap: &mut BinaryHeap<Candidate>, ids: &[u32], left: usize, right: usize| {
+            merged_piece.clear();
+            merged_piece.extend_from_slice(&self.pieces[ids[left] as usize]);
+            merged_piece.extend_from_slice(&self.pieces[ids[right] as usize]);
+            if let Some(&id) = self.lookup.get(&merged_piece) {
+                let score = self.scores[id as usize];
+                // run.c starts from -1e10 and takes strictly greater scores.
+                if score > -1e10 {
+                    heap.push(Candidate { score, left, left_id: ids[left], right_id: ids[right], merged: id });
+                }
+            }
+        };
+        for i in 0..n - 1 {
+            push(&mut heap, ids, i, i + 1);
+        }
+        while let Some(c) = heap.pop() {
+            let right = next[c.left];
+            if !alive[c.left] || right >= n || ids[c.left] != c.left_id || ids[right] != c.right_id {
+                continue;
+            }
+            ids[c.left] = c.merged;
+            alive[right] = false;
+            next[c.left] = next[right];
+            if next[right] < n {
+                prev[next[right]] = c.left;
+            }
+            if prev[c.left] < n {
+                push(&mut heap, ids, prev[c.left], c.left);
+            }
+            if next[c.left] < n {
+                push(&mut heap, ids, c.left, next[c.left]);
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut i = 0;
+        while i < n {
+            out.push(ids[i]);
+            i = next[i];
+        }
+        *ids = out;
     }
 
     /// run.c's `decode` applied token after token: a piece following BOS loses its leading
@@ -288,6 +353,49 @@ fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// run.c's merge loop as it is written (O(n²)), to check the heap against.
+    fn merge_like_run_c(tok: &Llama2cTokenizer, ids: &mut Vec<u32>) {
+        loop {
+            let mut best: Option<(f32, u32, usize)> = None;
+            for i in 0..ids.len().saturating_sub(1) {
+                let mut merged = tok.pieces[ids[i] as usize].clone();
+                merged.extend_from_slice(&tok.pieces[ids[i + 1] as usize]);
+                if let Some(&id) = tok.lookup.get(&merged) {
+                    let score = tok.scores[id as usize];
+                    if score > best.map_or(-1e10, |b| b.0) {
+                        best = Some((score, id, i));
+                    }
+                }
+            }
+            match best {
+                Some((_, id, i)) => {
+                    ids[i] = id;
+                    ids.remove(i + 1);
+                }
+                None => break,
+            }
+        }
+    }
+
+    #[test]
+    fn heap_merges_equal_run_c_merges_on_real_text() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/stories260K/tok512.bin");
+        let tok = Llama2cTokenizer::read(&path, 512).unwrap();
+        let corpus = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/c4_sample/c4_en_train00000_first1000.jsonl")).unwrap();
+        let mut texts: Vec<String> = corpus.lines().take(40).map(|l| l.chars().take(700).collect()).collect();
+        texts.extend(["Once upon a time", "aaaaaaaa  bbbb\n\t ünïcödé 日本 🙂", "", " ", "the the the the"].map(String::from));
+        for text in &texts {
+            let fast = tok.encode(text, true);
+            let mut slow: Vec<u32> = fast.clone();
+            // Re-tokenise into characters, then merge the slow way.
+            slow.clear();
+            slow.push(1);
+            slow.extend(tok.encode_chars(text));
+            merge_like_run_c(&tok, &mut slow);
+            assert_eq!(fast, slow, "{text:?}");
+        }
+    }
 
     #[test]
     fn byte_pieces_parse_like_sscanf() {
