@@ -237,7 +237,12 @@ impl StateSource for ModelStates<'_> {
     }
     fn forward(&self, tokens: &[u32], next_token_nll: bool) -> Result<SequenceStates, AnalysisError> {
         let want = Want { hidden: true, logits: false, next_token_nll };
-        let mut out = self.0.forward(&[tokens], want).map_err(|e| AnalysisError::Source(e.to_string()))?;
+        let mut out = self.0.forward(&[tokens], want).map_err(|e| {
+            // One sequence per call: the runtime's "document 0" would mislead (the analysis
+            // names the sequence, and the CLI its input record).
+            let m = e.to_string();
+            AnalysisError::Source(m.strip_prefix("document 0: ").map(str::to_string).unwrap_or(m))
+        })?;
         let doc = out.pop().ok_or_else(|| AnalysisError::Source("the model returned no output".into()))?;
         let mut states = doc.hidden;
         states.push(doc.final_norm);
@@ -346,8 +351,8 @@ impl<T: ValueEnum> ValueEnumName for T {
     }
 }
 
-/// Reads W from a .npy file for hidden states of width `dim`.
-pub fn load_reference_points(path: &Path, dim: usize) -> Result<ReferencePoints> {
+/// Reads W from a .npy file for rows of width `dim` (`what` names them in errors).
+pub fn load_reference_points(path: &Path, dim: usize, what: &str) -> Result<ReferencePoints> {
     let arr = read_npy(path)?;
     let data = match arr.data {
         NpyData::F32(v) => v,
@@ -356,7 +361,7 @@ pub fn load_reference_points(path: &Path, dim: usize) -> Result<ReferencePoints>
     };
     match arr.shape.as_slice() {
         &[n, d] if d == dim => Ok(ReferencePoints::from_rows(data, n, d).with_context(|| path.display().to_string())?),
-        s => bail!("{}: reference points must be [n, {dim}] to match the hidden states, got shape {s:?}", path.display()),
+        s => bail!("{}: reference points must be [n, {dim}] to match {what}, got shape {s:?}", path.display()),
     }
 }
 
@@ -406,6 +411,51 @@ pub struct Prepared {
     pub settings: AnalysisSettings,
     /// summary.json without the numbers (tool, model, settings, provenance).
     pub summary: Value,
+    /// Where each sequence came from, to name it in errors.
+    pub origins: Origins,
+}
+
+/// The record of each corpus document and preference pair, so an error in sequence k of a pass
+/// names the line (row, file) of the input it came from.
+pub struct Origins {
+    corpus: (String, &'static str, Vec<u64>),
+    preference: Option<(String, Vec<u64>)>,
+}
+
+impl Origins {
+    fn new(data: &Inputs) -> Self {
+        let c = &data.corpus;
+        let unit = match c.selection.format {
+            infoplane_store::CorpusFormat::Jsonl | infoplane_store::CorpusFormat::Lines => "line",
+            infoplane_store::CorpusFormat::Parquet => "row",
+            infoplane_store::CorpusFormat::Directory => "file",
+        };
+        Origins {
+            corpus: (c.selection.path.clone(), unit, c.documents.iter().map(|d| d.index).collect()),
+            preference: data.preferences.as_ref().map(|p| (p.selection.path.clone(), p.pairs.iter().map(|p| p.index).collect())),
+        }
+    }
+
+    /// "FILE, line N" of a pass's sequence (preference sequences come two per pair).
+    fn name(&self, pass: &str, sequence: usize) -> Option<String> {
+        match pass {
+            "corpus" => self.corpus.2.get(sequence).map(|i| format!("{}, {} {}", self.corpus.0, self.corpus.1, i + 1)),
+            "preference" => self.preference.as_ref().and_then(|(path, lines)| lines.get(sequence / 2).map(|i| format!("{path}, line {} ({})", i + 1, if sequence % 2 == 0 { "chosen" } else { "rejected" }))),
+            _ => None,
+        }
+    }
+
+    /// The error with the input record of its sequence in front, when it names one.
+    fn locate(&self, e: AnalysisError) -> anyhow::Error {
+        let at = match &e {
+            AnalysisError::SourceAt { pass, sequence, .. } | AnalysisError::BadHiddenState { pass, sequence, .. } => self.name(pass, *sequence),
+            _ => None,
+        };
+        match at {
+            Some(at) => anyhow::Error::new(e).context(at),
+            None => e.into(),
+        }
+    }
 }
 
 pub fn prepare(model: &Model, model_spec: &str, data: &Inputs, a: &AnalysisArgs) -> Result<Prepared> {
@@ -413,7 +463,7 @@ pub fn prepare(model: &Model, model_spec: &str, data: &Inputs, a: &AnalysisArgs)
     let dim = model.info().hidden_size;
     let w_provenance = match &a.reference_points {
         Some(path) => {
-            let points = load_reference_points(path, dim)?;
+            let points = load_reference_points(path, dim, "the model's hidden states")?;
             settings.reference = ReferenceSpec::Points { points, origin: path.display().to_string() };
             json!({"origin": "file", "path": path, "file_sha256": file_sha256(path)?})
         }
@@ -447,7 +497,7 @@ pub fn prepare(model: &Model, model_spec: &str, data: &Inputs, a: &AnalysisArgs)
         "settings": settings_json,
         "provenance": provenance,
     });
-    Ok(Prepared { documents, preference, settings, summary })
+    Ok(Prepared { documents, preference, settings, summary, origins: Origins::new(data) })
 }
 
 /// Runs a prepared unit (the whole corpus, or one shard with the plan's n-gram counts).
@@ -475,7 +525,7 @@ pub fn execute(model: &Model, prepared: Prepared, out_dir: &Path, stop: &AtomicB
     let source = ModelStates(model);
     let identity = prepared.summary["provenance"].clone();
     let input = AnalysisInput { source: &source, documents: &prepared.documents, preference: prepared.preference, identity, run_dir: out_dir, shard, ngram_counts, model_bytes: model_bytes(model, max_tokens) };
-    let output = analyze(input, prepared.settings, &bars, stop)?;
+    let output = analyze(input, prepared.settings, &bars, stop).map_err(|e| prepared.origins.locate(e))?;
     Ok((output, prepared.summary))
 }
 

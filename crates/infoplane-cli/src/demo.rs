@@ -9,14 +9,14 @@
 
 use crate::analyze::AnalysisArgs;
 use crate::sweep::{self, SweepArgs};
-use crate::train::set_threads;
+use crate::train::{set_threads, Bar};
 use anyhow::{Context, Result};
 use clap::{Args, Parser};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use infoplane_store::write_atomic;
-use infoplane_train::{shape_for, train, train_tokenizer, CheckpointInfo, StepReport, TrainJob, TrainObserver, TrainSettings};
+use infoplane_train::{shape_for, train, train_tokenizer, TrainJob, TrainSettings};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,31 +53,6 @@ const VOCAB: usize = 512;
 struct AnalysisFlags {
     #[command(flatten)]
     analysis: AnalysisArgs,
-}
-
-struct Bar {
-    bar: ProgressBar,
-    stop: Arc<AtomicBool>,
-}
-
-impl TrainObserver for Bar {
-    fn start(&mut self, steps: u64, params: u64) {
-        self.bar.set_length(steps);
-        self.bar.set_message(format!("{params} params"));
-    }
-    fn step(&mut self, r: &StepReport) {
-        self.bar.set_position(r.step);
-        if r.step % 10 == 0 {
-            self.bar.set_message(format!("loss {:.3}", r.loss));
-        }
-    }
-    fn checkpoint(&mut self, _: &CheckpointInfo) {}
-    fn finish(&mut self) {
-        self.bar.finish();
-    }
-    fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
 }
 
 pub fn run(args: DemoArgs, stop: Arc<AtomicBool>) -> Result<()> {
@@ -128,7 +103,7 @@ pub fn run(args: DemoArgs, stop: Arc<AtomicBool>) -> Result<()> {
                     settings.checkpoints = 7;
                     settings.eval_windows = 32;
                     let job = TrainJob { name: name.to_string(), shape, settings, output: dir.clone(), overwrite: true };
-                    let summary = train(&job, tokenizer, train_texts, eval_texts, &mut Bar { bar, stop })?;
+                    let summary = train(&job, tokenizer, train_texts, eval_texts, &mut Bar { bar, stop, log_checkpoints: false })?;
                     Ok(summary.manifest)
                 })
             })

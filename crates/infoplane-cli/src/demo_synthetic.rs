@@ -3,7 +3,7 @@
 //! the information the vectors carry about the token grows with the signal, while a label drawn
 //! independently of the vectors carries none. The table shows H, I, the shuffled null and I − I_null.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use infoplane_estimator::{rng::{permutation, Philox}, Accumulator, Calibration, LabelBatch, LabelIndex, LabelSetSpec, ReferencePoints, Rows, Settings, SoftAssigner, Weighting};
 use serde_json::json;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ pub struct SyntheticArgs {
 }
 
 pub fn synthetic(args: SyntheticArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output)?;
+    std::fs::create_dir_all(&args.output).with_context(|| format!("{}: cannot create the demo directory", args.output.display()))?;
     let (rows, d, vocab) = (args.positions.max(100), 64usize, 2000u64);
     let rng = Philox::new(2026, 42);
     // Zipf(1.1)-like tokens by inverse-CDF on a precomputed table.

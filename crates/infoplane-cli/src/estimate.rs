@@ -130,18 +130,7 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     }
 
     let w = match &args.reference_points {
-        Some(path) => {
-            let arr = read_npy(path)?;
-            let data = match arr.data {
-                NpyData::F32(v) => v,
-                NpyData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
-                other => bail!("{}: reference points must be float32 or float64, got {}", path.display(), other.dtype()),
-            };
-            match arr.shape.as_slice() {
-                &[n, d] if d == dim => ReferencePoints::from_rows(data, n, d).with_context(|| path.display().to_string())?,
-                s => bail!("{}: reference points must be [n, {dim}] to match the embeddings, got shape {s:?}", path.display()),
-            }
-        }
+        Some(path) => crate::analyze::load_reference_points(path, dim, "the embeddings")?,
         None => ReferencePoints::from_seed(args.seed, args.n_bins, dim)?,
     };
     let epsilon = calibration.epsilon(w.n(), dim)?;
@@ -309,5 +298,9 @@ fn check_writable(path: &Path) -> Result<()> {
     if path.is_dir() {
         bail!("{}: is a directory", path.display());
     }
+    // Writes go to a temporary file beside the output: fail now if the directory refuses them.
+    let probe = dir.join(format!(".infoplane-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("{}: the output directory {} is not writable", path.display(), dir.display()))?;
+    std::fs::remove_file(&probe).ok();
     Ok(())
 }

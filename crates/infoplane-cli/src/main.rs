@@ -23,6 +23,78 @@ fn one_line(message: &str) -> String {
     message.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
+/// The error and its causes joined by ": ", each said once: typed errors often print their
+/// source themselves ("x.npy: No such file or directory"), and the chain would repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(c.as_str()) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    one_line(&text)
+}
+
+/// What a failed command may leave of an output directory it created.
+enum Leftover {
+    /// Nothing at all (a plan is usable only once plan.json is written, last).
+    Nothing,
+    /// Nothing, unless the run checkpointed and can be resumed (interrupted, or an I/O error
+    /// such as a full disk after some work): then the checkpoint stays for `--resume`.
+    Checkpoint,
+    /// Finished work (a sweep's completed units); only empty directories go.
+    FinishedWork,
+}
+
+/// The output directory of `command` when it does not exist yet, and what may stay of it if the
+/// command fails.
+fn fresh_output(command: &Command) -> Option<(std::path::PathBuf, Leftover)> {
+    let (dir, leftover) = match command {
+        Command::Analyze(a) => (a.output.clone(), Leftover::Checkpoint),
+        Command::Plan(a) => (a.output.clone(), Leftover::Nothing),
+        Command::Sweep(a) => (a.output.clone(), Leftover::FinishedWork),
+        Command::Merge(a) => (a.output.clone(), Leftover::FinishedWork),
+        Command::Demo(a) => (a.output.clone(), Leftover::FinishedWork),
+        _ => return None,
+    };
+    (!dir.exists()).then_some((dir, leftover))
+}
+
+/// Whether a failed run left state that `--resume` can continue from.
+fn resumable(e: &anyhow::Error, dir: &std::path::Path) -> bool {
+    use infoplane_analysis::AnalysisError;
+    let interrupted = matches!(e.downcast_ref::<AnalysisError>(), Some(AnalysisError::Interrupted { .. }));
+    let io = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some() || matches!(c.downcast_ref::<AnalysisError>(), Some(AnalysisError::Io(_))));
+    fn has_checkpoint(dir: &std::path::Path) -> bool {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                has_checkpoint(&p)
+            } else {
+                p.file_name().is_some_and(|n| n == "progress.json") || p.extension().is_some_and(|x| x == "safetensors")
+            }
+        })
+    }
+    interrupted || (io && has_checkpoint(dir))
+}
+
+/// Removes the empty directories under `dir` (bottom-up) and `dir` itself when empty.
+fn remove_empty_dirs(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 #[derive(Parser)]
 #[command(name = "infoplane", version, about = "Places language models on the information-bottleneck plane (Conklin et al., ICLR 2026).")]
 struct Cli {
@@ -74,6 +146,7 @@ fn main() -> ExitCode {
             eprintln!("\ninterrupt: stopping at the next checkpoint (Ctrl-C again to kill)");
         });
     }
+    let fresh = fresh_output(&cli.command);
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args, stop),
         Command::Sweep(args) => sweep::run(args, stop),
@@ -92,7 +165,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            // A failed command leaves no output behind: what it created goes, except a
+            // checkpoint to resume from or finished work.
+            if let Some((dir, leftover)) = fresh {
+                match leftover {
+                    Leftover::Nothing => drop(std::fs::remove_dir_all(&dir)),
+                    Leftover::Checkpoint if !resumable(&e, &dir) => drop(std::fs::remove_dir_all(&dir)),
+                    _ => remove_empty_dirs(&dir),
+                }
+            }
+            eprintln!("error: {}", message(&e));
             match e.downcast_ref::<infoplane_analysis::AnalysisError>() {
                 Some(infoplane_analysis::AnalysisError::Interrupted { .. }) => ExitCode::from(130),
                 _ => ExitCode::from(2),

@@ -27,6 +27,10 @@ const PLAN_FORMAT: &str = "infoplane-plan";
 const PLAN_VERSION: u32 = 1;
 /// Written by a unit that failed (with the error), removed when it succeeds.
 const FAILED_FILE: &str = "FAILED";
+/// Written in a unit's directory by `run` before any work: the sha256 of the plan.json the unit
+/// belongs to. `run` and `merge` refuse a unit of another plan (unit directories copied or moved
+/// between plans agree with each other, but not with the plan that would merge them).
+const PLAN_STAMP: &str = "plan.sha256";
 /// Environment variables that carry an array index, in the order they are looked up.
 const INDEX_VARIABLES: [&str; 3] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "HQ_TASK_ID"];
 
@@ -111,6 +115,25 @@ fn read_plan(dir: &Path) -> Result<Plan> {
         bail!("{}: format {} version {} (this build reads {PLAN_FORMAT} version {PLAN_VERSION})", path.display(), plan.format, plan.version);
     }
     Ok(plan)
+}
+
+fn plan_sha256(plan_dir: &Path) -> Result<String> {
+    Ok(infoplane_store::file_sha256(&plan_dir.join(PLAN_FILE))?)
+}
+
+/// Refuses a unit directory whose stamp names another plan (or, for a finished unit, none).
+fn check_stamp(unit_dir: &Path, plan_dir: &Path, sha256: &str) -> Result<()> {
+    match std::fs::read_to_string(unit_dir.join(PLAN_STAMP)) {
+        Ok(s) if s.trim() == sha256 => Ok(()),
+        Ok(s) => bail!(
+            "{}: belongs to another plan (its {PLAN_STAMP} is {}, {}'s plan.json has {sha256}); unit directories cannot move between plans",
+            unit_dir.display(),
+            s.trim(),
+            plan_dir.display()
+        ),
+        Err(_) if unit_dir.join(UNIT_RECORD).exists() => bail!("{}: has no {PLAN_STAMP}, so it may belong to another plan; run the unit again in a new directory", unit_dir.display()),
+        Err(_) => Ok(()),
+    }
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -229,11 +252,14 @@ pub fn run(args: RunArgs, stop: Arc<AtomicBool>) -> Result<()> {
         }
     };
     let dir = unit_dir(&args.plan, unit);
+    let sha256 = plan_sha256(&args.plan)?;
+    check_stamp(&dir, &args.plan, &sha256)?;
     if dir.join(UNIT_RECORD).exists() {
         eprintln!("unit {}: done earlier, nothing to do", unit.id);
         return Ok(());
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create the unit directory", dir.display()))?;
+    write_atomic(&dir.join(PLAN_STAMP), format!("{sha256}\n").as_bytes())?;
     let result = run_unit(&plan, &args.plan, unit, &dir, &stop);
     let failed = dir.join(FAILED_FILE);
     match &result {
@@ -290,6 +316,10 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     let not_done: Vec<&str> = plan.units.iter().filter(|u| !unit_dir(&args.plan, u).join(UNIT_RECORD).exists()).map(|u| u.id.as_str()).collect();
     if !not_done.is_empty() {
         bail!("{} of {} units are not done (first: {}); see `infoplane status {}`", not_done.len(), plan.units.len(), not_done[0], args.plan.display());
+    }
+    let sha256 = plan_sha256(&args.plan)?;
+    for unit in &plan.units {
+        check_stamp(&unit_dir(&args.plan, unit), &args.plan, &sha256)?;
     }
     let mut summaries = Vec::new();
     for (m, pm) in plan.models.iter().enumerate() {

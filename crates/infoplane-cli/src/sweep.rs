@@ -55,6 +55,10 @@ fn unit_key(entry: &ModelEntry, spec: &str, args: &AnalysisArgs, inputs: &crate:
 
 pub fn run(args: SweepArgs, stop: Arc<AtomicBool>) -> Result<()> {
     let manifest = Manifest::read(&args.manifest)?;
+    // Every model must exist before the first is analysed (hours may pass before the last).
+    for entry in &manifest.models {
+        infoplane_runtime::resolve(&entry_spec(&args.manifest, entry)).with_context(|| format!("{}: sweep unit {}", args.manifest.display(), entry.id()))?;
+    }
     std::fs::create_dir_all(args.output.join("runs")).with_context(|| format!("{}: cannot create the sweep directory", args.output.display()))?;
     let inputs = read_inputs(&args.analysis)?;
     let mut summaries = Vec::new();

@@ -104,9 +104,12 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-struct Bar {
-    bar: ProgressBar,
-    stop: Arc<AtomicBool>,
+/// A training run's progress bar; Ctrl-C (`stop`) ends the run at its next step with a checkpoint.
+pub(crate) struct Bar {
+    pub bar: ProgressBar,
+    pub stop: Arc<AtomicBool>,
+    /// Print a line at every checkpoint (off when several bars share the screen).
+    pub log_checkpoints: bool,
 }
 
 impl TrainObserver for Bar {
@@ -121,6 +124,9 @@ impl TrainObserver for Bar {
         }
     }
     fn checkpoint(&mut self, c: &CheckpointInfo) {
+        if !self.log_checkpoints {
+            return;
+        }
         let eval = c.eval_loss.map(|e| format!(", held-out loss {e:.4}")).unwrap_or_default();
         self.bar.println(format!("checkpoint step {} ({} tokens): loss {:.4}{eval}", c.step, c.tokens, c.loss));
     }
@@ -188,7 +194,7 @@ pub fn run(a: TrainArgs, stop: Arc<AtomicBool>) -> Result<()> {
             .progress_chars("=> "),
     );
     bar.set_prefix("training");
-    let mut observer = Bar { bar, stop };
+    let mut observer = Bar { bar, stop, log_checkpoints: true };
     let summary = train(&job, &tokenizer, &train_texts, &eval_texts, &mut observer)?;
 
     if !heldout.is_empty() {
