@@ -62,6 +62,9 @@ pub enum AnalysisError {
     Store(#[from] infoplane_store::StoreError),
     #[error("model: {0}")]
     Source(String),
+    /// A model error while it ran one sequence of a pass (sequences numbered run-wide).
+    #[error("{pass} sequence {sequence}: {reason}")]
+    SourceAt { pass: &'static str, sequence: usize, reason: String },
     #[error("{pass} sequence {sequence}, layer {layer}, token position {position}: {reason}")]
     BadHiddenState { pass: &'static str, layer: String, sequence: usize, position: usize, reason: &'static str },
     #[error("{0}")]

@@ -44,6 +44,9 @@ pub struct Pass<'a> {
     /// `corpus` or `preference`: names the work and partials folders.
     pub name: &'static str,
     pub sequences: &'a [Vec<u32>],
+    /// The run-wide index of `sequences[0]` (a shard starts part-way), so errors name the
+    /// sequence as the caller numbered it.
+    pub first_sequence: usize,
     /// Per sequence, the token positions whose hidden states are rows (may be empty).
     pub rows: Vec<Range<usize>>,
     /// The global number of this pass's first row: a shard of a corpus covers the rows
@@ -189,7 +192,10 @@ pub(crate) fn forward(
         let rows = pass.rows[seq].clone();
         if !rows.is_empty() {
             let t = Instant::now();
-            let out = source.forward(tokens, pass.loss)?;
+            let out = source.forward(tokens, pass.loss).map_err(|e| match e {
+                AnalysisError::Source(reason) => AnalysisError::SourceAt { pass: pass.name, sequence: pass.first_sequence + seq, reason },
+                other => other,
+            })?;
             totals.model_seconds += t.elapsed().as_secs_f64();
             let t = Instant::now();
             // Soft assignments of every selected state, in parallel; then added in state order.
@@ -203,7 +209,7 @@ pub(crate) fn forward(
                         infoplane_estimator::EstimatorError::BadRow { position, reason } => AnalysisError::BadHiddenState {
                             pass: pass.name,
                             layer: name.clone(),
-                            sequence: seq,
+                            sequence: pass.first_sequence + seq,
                             position: rows.start + position as usize,
                             reason,
                         },

@@ -289,6 +289,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let corpus = Pass {
         name: "corpus",
         sequences: &input.documents[docs.clone()],
+        first_sequence: docs.start,
         rows: docs.clone().map(|d| labels.document(d).valid.clone()).collect(),
         first_row: docs.clone().next().map_or(0, |d| labels.document(d).global.start),
         sets,
@@ -314,6 +315,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
             let pass = Pass {
                 name: "preference",
                 sequences: &pref.sequences[seqs.clone()],
+                first_sequence: seqs.start,
                 rows: seqs.clone().map(|s| pl.sequence(s).positions.clone()).collect(),
                 first_row: seqs.clone().next().map_or(0, |s| pl.sequence(s).global.start),
                 sets: vec![PassLabelSet { spec: spec(PREFERENCE_SET.into()), index: pl.index(), ids: pl.ids() }],
