@@ -66,3 +66,28 @@ pub fn file_sha256(path: &Path) -> Result<String, StoreError> {
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// For tests across the workspace: where the shared real data is.
+pub mod testing {
+    use std::path::PathBuf;
+
+    /// The repository's root (this crate sits two folders below it).
+    pub fn repo_root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// `../shared/data` beside the repository, or `$INFOPLANE_SHARED_DATA` (relative paths are
+    /// taken from the repository root). None, with a `SKIPPED <test>` line on stderr, when it is
+    /// absent; a panic instead when `INFOPLANE_REQUIRE_SHARED_DATA=1` (as `.ci/run` sets).
+    pub fn shared_data(test: &str) -> Option<PathBuf> {
+        let configured = std::env::var_os("INFOPLANE_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
+        let dir = if configured.is_absolute() { configured } else { repo_root().join(configured) };
+        if dir.is_dir() {
+            return Some(dir);
+        }
+        let required = std::env::var("INFOPLANE_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+        assert!(!required, "{test}: shared data {} is missing and INFOPLANE_REQUIRE_SHARED_DATA=1", dir.display());
+        eprintln!("SKIPPED {test}: shared data not found at {} (set INFOPLANE_SHARED_DATA)", dir.display());
+        None
+    }
+}

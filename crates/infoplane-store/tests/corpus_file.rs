@@ -5,26 +5,9 @@ use flate2::{write::GzEncoder, Compression};
 use infoplane_store::{read_corpus, read_preferences, Column, CorpusFormat, CorpusOptions, PreferenceFormat, PreferenceOptions, StoreError, Table, HH_ASSISTANT_MARKER};
 use proptest::prelude::*;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `../shared/data` beside the repository, or `$INFOPLANE_SHARED_DATA` (relative paths are taken
-/// from the repository root). None, with a notice on stderr, when it is absent; a panic instead
-/// when `INFOPLANE_REQUIRE_SHARED_DATA=1` (as `.ci/run` sets).
-fn shared_data(test: &str) -> Option<PathBuf> {
-    let configured = std::env::var_os("INFOPLANE_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let dir = if configured.is_absolute() { configured } else { repo_root().join(configured) };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("INFOPLANE_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: shared data {} is missing and INFOPLANE_REQUIRE_SHARED_DATA=1", dir.display());
-    eprintln!("SKIPPED {test}: shared data not found at {} (set INFOPLANE_SHARED_DATA)", dir.display());
-    None
-}
+use infoplane_store::testing::{repo_root, shared_data};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());

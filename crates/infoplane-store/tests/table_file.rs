@@ -5,26 +5,8 @@ use infoplane_store::{Column, StoreError, Table};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use proptest::prelude::*;
-use std::path::PathBuf;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `../shared/data` beside the repository, or `$INFOPLANE_SHARED_DATA` (relative paths are taken
-/// from the repository root). None, with a notice on stderr, when it is absent; a panic instead
-/// when `INFOPLANE_REQUIRE_SHARED_DATA=1` (as `.ci/run` sets).
-fn shared_data(test: &str) -> Option<PathBuf> {
-    let configured = std::env::var_os("INFOPLANE_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let dir = if configured.is_absolute() { configured } else { repo_root().join(configured) };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("INFOPLANE_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: shared data {} is missing and INFOPLANE_REQUIRE_SHARED_DATA=1", dir.display());
-    eprintln!("SKIPPED {test}: shared data not found at {} (set INFOPLANE_SHARED_DATA)", dir.display());
-    None
-}
+use infoplane_store::testing::shared_data;
 
 fn sample() -> Table {
     let mut t = Table::new();

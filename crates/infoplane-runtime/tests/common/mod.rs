@@ -18,19 +18,8 @@ pub fn fixtures() -> PathBuf {
     repo_root().join("fixtures")
 }
 
-/// `../shared/data` beside the repository, or `$INFOPLANE_SHARED_DATA`. None (with a SKIPPED
-/// line) when absent; a panic when `INFOPLANE_REQUIRE_SHARED_DATA=1`.
-pub fn shared_data(test: &str) -> Option<PathBuf> {
-    let configured = std::env::var_os("INFOPLANE_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let dir = if configured.is_absolute() { configured } else { repo_root().join(configured) };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("INFOPLANE_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: shared data {} is missing and INFOPLANE_REQUIRE_SHARED_DATA=1", dir.display());
-    eprintln!("SKIPPED {test}: shared data not found at {} (set INFOPLANE_SHARED_DATA)", dir.display());
-    None
-}
+#[allow(unused_imports)]
+pub use infoplane_store::testing::shared_data;
 
 /// A fixture directory that another script produces; None (with a SKIPPED line) when it has
 /// not been generated yet.
