@@ -300,8 +300,13 @@ impl Side {
         }
     }
 
-    fn from_partial(p: PartialSide, n: usize, index_len: usize, per_label: bool, set: &str) -> Result<Self, EstimatorError> {
+    fn from_partial(p: PartialSide, n: usize, index_len: usize, per_label: bool, set: &str, positions: u64) -> Result<Self, EstimatorError> {
         let bad = |why: String| EstimatorError::Corrupt(format!("label set {set:?}: {why}"));
+        // Every position falls in at most one slot or singleton of a side: counts beyond the
+        // positions are corrupt (and would overflow when partials merge).
+        if p.slot_n.iter().try_fold(p.singleton_count, |a, &b| a.checked_add(b)).is_none_or(|rows| rows > positions) {
+            return Err(bad(format!("its label counts sum to more than the partial's {positions} positions")));
+        }
         if p.slot_n.len() != p.slot_ids.len() || p.sums.len() != p.slot_ids.len() * n {
             return Err(bad(format!("{} slots, {} counts and {} sums for {n} bins", p.slot_ids.len(), p.slot_n.len(), p.sums.len())));
         }
@@ -666,6 +671,9 @@ impl Accumulator {
         acc.counts = p.counts;
         for set in p.label_sets {
             let name = set.spec.name.clone();
+            if total_count(&set.key_counts).is_none() {
+                return Err(EstimatorError::Corrupt(format!("label set {name:?}: the label counts overflow")));
+            }
             let offsets = set.key_offsets.iter().map(|&o| o as usize).collect();
             let index = LabelIndex::from_parts(set.key_values, offsets, set.key_counts).map_err(|e| EstimatorError::Corrupt(format!("label set {name:?}: {e}")))?;
             if set.counts_complete && set.fingerprint.as_deref() != Some(index.fingerprint().as_str()) {
@@ -676,8 +684,8 @@ impl Accumulator {
             }
             let len = index.len();
             let per_label = set.spec.per_label;
-            let real = Side::from_partial(set.real, n, len, per_label, &name)?;
-            let null = set.null.map(|s| Side::from_partial(s, n, len, per_label, &name)).transpose()?;
+            let real = Side::from_partial(set.real, n, len, per_label, &name, p.positions)?;
+            let null = set.null.map(|s| Side::from_partial(s, n, len, per_label, &name, p.positions)).transpose()?;
             if acc.sets.iter().any(|s| s.spec.name == name) {
                 return Err(EstimatorError::Corrupt(format!("label set {name:?} appears twice")));
             }
@@ -714,6 +722,14 @@ impl Accumulator {
                 return differ(&format!("label set {:?} pre-pass counts", x.spec.name), format!("{:?}", x.fingerprint), format!("{:?}", y.fingerprint));
             }
         }
+        // Checked before anything changes, so a refused merge leaves `self` as it was.
+        let overflow = |what: &str| EstimatorError::Mismatch(format!("the merged {what} overflow"));
+        let positions = self.positions.checked_add(other.positions).ok_or_else(|| overflow("position counts"))?;
+        for (x, y) in self.sets.iter().zip(&other.sets) {
+            if !x.counts_complete && total_count(x.index.counts()).zip(total_count(y.index.counts())).and_then(|(a, b)| a.checked_add(b)).is_none() {
+                return Err(overflow(&format!("label counts of set {:?}", x.spec.name)));
+            }
+        }
         let n = self.settings.n_bins;
         for (x, y) in self.sets.iter_mut().zip(&other.sets) {
             let map: Vec<u32> = if x.counts_complete {
@@ -734,12 +750,17 @@ impl Accumulator {
                 xn.merge(yn, &map, n, len);
             }
         }
-        self.positions += other.positions;
+        self.positions = positions;
         for (c, o) in self.counts.iter_mut().zip(&other.counts) {
             *c += o;
         }
         Ok(())
     }
+}
+
+/// Σ of label counts, None when it overflows u64.
+fn total_count(counts: &[u64]) -> Option<u64> {
+    counts.iter().try_fold(0u64, |a, &b| a.checked_add(b))
 }
 
 /// Plain-data form of an accumulator (see the store crate for the file format).
