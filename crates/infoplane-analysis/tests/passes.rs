@@ -255,6 +255,30 @@ fn a_non_finite_hidden_state_names_its_layer_and_position() {
 }
 
 #[test]
+fn a_model_error_in_a_shard_names_the_run_wide_sequence() {
+    let docs = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard { index: 2, count: 3 };
+    // The first call of the shard fails: that is its first document with a valid position.
+    let first = shard.range(docs.len()).find(|&d| docs[d].len() >= 6).unwrap();
+    assert!(first > 0);
+    let crashing = Synthetic { fail_at: Some(0), ..Synthetic::new() };
+    match run_shard(&crashing, &docs, dir.path(), Backoff::None, Some(shard), None).err().unwrap() {
+        AnalysisError::SourceAt { pass, sequence, reason } => {
+            assert_eq!((pass, sequence, reason.as_str()), ("corpus", first, "simulated crash"));
+        }
+        other => panic!("expected the sequence to be named: {other}"),
+    }
+    // A bad hidden state in a shard is numbered run-wide too.
+    let nan = Synthetic { nan_at: Some(9), ..Synthetic::new() };
+    let dir = tempfile::tempdir().unwrap();
+    match run_shard(&nan, &docs, dir.path(), Backoff::None, Some(shard), None).err().unwrap() {
+        AnalysisError::BadHiddenState { sequence, .. } => assert!(shard.range(docs.len()).contains(&sequence), "sequence {sequence}"),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn a_corpus_with_no_valid_position_is_refused() {
     let docs = vec![vec![1, 2, 3], vec![4]];
     let dir = tempfile::tempdir().unwrap();
