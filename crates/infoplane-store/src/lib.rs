@@ -8,6 +8,7 @@ mod npy;
 mod partial;
 mod preferences;
 mod spill;
+mod st_bytes;
 mod ngram_file;
 mod table;
 

@@ -3,8 +3,9 @@
 
 use crate::{write_atomic, StoreError};
 use infoplane_labels::{NgramCounts, NgramParts};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::collections::HashMap;
+use crate::st_bytes::{safetensors_bytes, StTensor};
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const FORMAT: &str = "infoplane-ngram-counts";
@@ -27,19 +28,16 @@ pub fn write_ngram_counts(path: &Path, counts: &NgramCounts) -> Result<(), Store
             ]
         })
         .collect();
-    let views: Vec<(String, TensorView<'_>)> = bytes
-        .iter()
-        .map(|(name, dtype, shape, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("sizes agree")))
-        .collect();
-    let metadata: HashMap<String, String> = [
+    let views = bytes.iter().map(|(name, dtype, shape, data)| StTensor { name: name.clone(), dtype: *dtype, shape: shape.clone(), bytes: data }).collect();
+    let metadata: BTreeMap<String, String> = [
         ("format".to_string(), FORMAT.to_string()),
         ("orders".to_string(), parts.orders.to_string()),
         ("documents".to_string(), parts.documents.to_string()),
         ("tokens".to_string(), parts.tokens.to_string()),
     ]
     .into();
-    let file = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(path, e.to_string()))?;
-    write_atomic(path, &file)
+    // Byte-identical on every run (safetensors::serialize orders the metadata by a HashMap).
+    write_atomic(path, &safetensors_bytes(views, &metadata))
 }
 
 pub fn read_ngram_counts(path: &Path) -> Result<NgramCounts, StoreError> {
@@ -82,6 +80,12 @@ mod tests {
         write_ngram_counts(&path, &counts).unwrap();
         let back = read_ngram_counts(&path).unwrap();
         assert_eq!(back.to_parts(), counts.to_parts());
+        // The same counts, the same bytes (metadata used to follow a HashMap's order).
+        let first = std::fs::read(&path).unwrap();
+        for _ in 0..6 {
+            write_ngram_counts(&path, &counts).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), first);
+        }
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.truncate(bytes.len() - 3);
         std::fs::write(&path, bytes).unwrap();

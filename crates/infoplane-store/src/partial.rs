@@ -4,9 +4,10 @@
 
 use crate::{write_atomic, StoreError};
 use infoplane_estimator::{LabelSetSpec, PartialLabelSet, PartialSide, PartialState, Settings};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use crate::st_bytes::{safetensors_bytes, StTensor};
+use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const FORMAT: &str = "infoplane-partial";
@@ -87,17 +88,15 @@ pub fn encode_partial(p: &PartialState) -> Vec<u8> {
             })
             .collect(),
     };
-    let metadata: HashMap<String, String> = [
+    let metadata: BTreeMap<String, String> = [
         ("format".to_string(), FORMAT.to_string()),
         ("format_version".to_string(), p.format_version.to_string()),
         ("header".to_string(), serde_json::to_string(&header).expect("header serialises")),
     ]
     .into();
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(name, t)| (name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.bytes).expect("tensor sizes are consistent")))
-        .collect();
-    safetensors::tensor::serialize(views, Some(metadata)).expect("safetensors serialisation of valid views")
+    let views = tensors.iter().map(|(name, t)| StTensor { name: name.clone(), dtype: t.dtype, shape: t.shape.clone(), bytes: &t.bytes }).collect();
+    // Byte-identical on every run (safetensors::serialize orders the metadata by a HashMap).
+    safetensors_bytes(views, &metadata)
 }
 
 /// Parses partial-file bytes; every refusal says which part is wrong.
