@@ -48,6 +48,16 @@ pub struct CorrelateArgs {
 
 pub fn run(args: CorrelateArgs) -> Result<()> {
     let results = Table::read_csv(&args.results)?;
+    // A column of numbers with one cell that is not a number would silently drop out of the
+    // metrics: refuse it, naming the line and column.
+    for column in &results.columns {
+        if [args.results_key.as_str(), "id", "model", "name", "family"].contains(&column.as_str()) {
+            continue;
+        }
+        if results.texts(column)?.iter().any(|c| matches!(infoplane_compare::parse_number(c), Ok(Some(_)))) {
+            results.numbers(column)?;
+        }
+    }
     let scores = read_scores(&args.scores, Some(&args.scores_key))?;
     let covariate = match args.covariate {
         CovariateArg::LogParams => Covariate::LogParams,

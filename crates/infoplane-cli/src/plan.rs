@@ -186,6 +186,15 @@ pub fn plan(args: PlanArgs) -> Result<()> {
             None => {
                 // The tokens-only pass, once per tokenizer: the back-off counts of the whole corpus.
                 let prepared = prepare(&model, spec, &inputs, &on_cpu)?;
+                // Refused now, not by every unit later (the same rule and words as analyze).
+                if prepared.documents.iter().all(|d| infoplane_labels::valid_positions(d.len(), analysis.orders).is_empty()) {
+                    bail!(
+                        "model {}: no document has a valid position: all {} are shorter than {} tokens (2 × --orders)",
+                        entry.model,
+                        prepared.documents.len(),
+                        2 * analysis.orders
+                    );
+                }
                 let ngrams = NgramCounts::from_documents(analysis.orders, &prepared.documents)?;
                 let file = format!("counts/{}.safetensors", &tokenizer[..16.min(tokenizer.len())]);
                 write_ngram_counts(&args.output.join(&file), &ngrams)?;
