@@ -63,11 +63,14 @@ impl Llama2cHeader {
         Ok(h)
     }
 
-    fn float_count(&self) -> usize {
-        let (d, h, l, v, s) = (self.dim, self.hidden_dim, self.n_layers, self.vocab_size, self.seq_len);
-        let kv = d * self.n_kv_heads / self.n_heads;
-        let hd = d / self.n_heads;
-        v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d + 3 * l * h * d + d + s * hd + if self.shared_classifier { 0 } else { v * d }
+    /// The floats after the header; None when the header's sizes overflow (a corrupt header:
+    /// each field is bounded, their products are not).
+    fn float_count(&self) -> Option<usize> {
+        let (d, h, l, v, s) = (self.dim as u128, self.hidden_dim as u128, self.n_layers as u128, self.vocab_size as u128, self.seq_len as u128);
+        let kv = d * self.n_kv_heads as u128 / self.n_heads as u128;
+        let hd = d / self.n_heads as u128;
+        let n = v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d + 3 * l * h * d + d + s * hd + if self.shared_classifier { 0 } else { v * d };
+        usize::try_from(n).ok().filter(|&n| n < usize::MAX / 8)
     }
 }
 
@@ -75,7 +78,10 @@ impl Llama2cHeader {
 pub fn read_checkpoint(path: &Path) -> Result<(Llama2cHeader, DecoderConfig, HashMap<String, Tensor>), RuntimeError> {
     let bytes = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
     let h = Llama2cHeader::parse(path, &bytes)?;
-    let want = 28 + 4 * h.float_count();
+    let floats = h.float_count().ok_or_else(|| {
+        RuntimeError::format(path, FORMAT, format!("the header's sizes (dim {}, hidden {}, {} layers, vocab {}, seq_len {}) overflow", h.dim, h.hidden_dim, h.n_layers, h.vocab_size, h.seq_len))
+    })?;
+    let want = 28 + 4 * floats;
     if bytes.len() != want {
         return Err(RuntimeError::format(path, FORMAT, format!("{} bytes, but the header (dim {}, hidden {}, {} layers, {} heads, {} kv heads, vocab {}, seq_len {}, {} classifier) needs exactly {want}", bytes.len(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size, h.seq_len, if h.shared_classifier { "shared" } else { "separate" })));
     }
@@ -175,6 +181,10 @@ impl Llama2cTokenizer {
         }
         if pieces.len() < vocab_size {
             return Err(bad(format!("{} tokens, but the model has a {vocab_size}-token vocabulary", pieces.len())));
+        }
+        // run.c encodes a character it has no token for as its bytes, ids byte + 3 (up to 258).
+        if pieces.len() < 259 {
+            return Err(bad(format!("{} tokens: run.c's byte fallback needs at least 259 (ids 3..=258 are <0x00>..<0xFF>)", pieces.len())));
         }
         let mut lookup = HashMap::with_capacity(pieces.len());
         for (i, p) in pieces.iter().enumerate() {

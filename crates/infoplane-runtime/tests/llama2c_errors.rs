@@ -1,0 +1,46 @@
+//! llama2.c files that run.c could not use are refused with a reason, never a panic or a
+//! wrapped size: a header whose sizes overflow, a tokenizer too small for run.c's byte fallback.
+
+use infoplane_runtime::llama2c::{read_checkpoint, Llama2cTokenizer};
+
+#[test]
+fn a_header_whose_sizes_overflow_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every value passes the per-field limit (2^24), but dim² × layers does not fit in 64 bits.
+    let big = 1i32 << 24;
+    let header: Vec<u8> = [big, big, big, 2, 2, big, big].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let path = tmp.path().join("huge.bin");
+    std::fs::write(&path, header).unwrap();
+    let e = read_checkpoint(&path).err().expect("refused").to_string();
+    assert!(e.contains("huge.bin") && e.contains("overflow"), "{e}");
+}
+
+/// A tokenizer file of `pieces` (scores 0).
+fn tokenizer(path: &std::path::Path, pieces: &[&[u8]]) {
+    let mut b = 8i32.to_le_bytes().to_vec();
+    for p in pieces {
+        b.extend(0f32.to_le_bytes());
+        b.extend((p.len() as i32).to_le_bytes());
+        b.extend(*p);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_vocabulary_without_room_for_the_byte_fallback_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tok40.bin");
+    let letters: Vec<Vec<u8>> = (0..37u8).map(|i| vec![b'a' + i % 26, b'0' + i / 26]).collect();
+    let mut pieces: Vec<&[u8]> = vec![b"<unk>", b"<s>", b"</s>"];
+    pieces.extend(letters.iter().map(|p| p.as_slice()));
+    pieces[10] = b" ";
+    tokenizer(&path, &pieces);
+    match Llama2cTokenizer::read(&path, 40) {
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("tok40.bin") && e.contains("259"), "{e}");
+        }
+        // Before: accepted, and "é" (no token) fell back to ids 198 and 172, beyond the 40 pieces.
+        Ok(tok) => panic!("a 40-token vocabulary was accepted; encode gives {:?}", tok.encode("é", false)),
+    }
+}
