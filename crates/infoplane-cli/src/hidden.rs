@@ -62,7 +62,7 @@ pub fn run(args: HiddenArgs) -> Result<()> {
     }
     let want = Want { hidden: true, logits: args.logits, next_token_nll: false };
     let started = Instant::now();
-    let states = model.forward(&[&ids], want)?.remove(0);
+    let states = model.forward(&[&ids], want).with_context(|| args.text_file.display().to_string())?.remove(0);
     let secs = started.elapsed().as_secs_f64();
     let t = ids.len();
     eprintln!("forward: {t} tokens in {secs:.3} s ({:.1} tok/s)", t as f64 / secs);

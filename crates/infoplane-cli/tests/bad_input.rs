@@ -654,7 +654,7 @@ fn non_finite_hidden_states_name_the_layer_and_position() {
     std::fs::write(d.join("doc.txt"), "Once upon a time there was a little cat.").unwrap();
     std::fs::write(d.join("corpus.jsonl"), "{\"text\": \"Once upon a time there was a little cat who liked the sun.\"}\n{\"text\": \"The dog ran to the park and played with a red ball all day.\"}\n").unwrap();
     for (model, layer) in [(&inf, "block 1 output"), (&nan, "block 2 output")] {
-        refuses(d, &["hidden", "--model", s(model), "--text-file", "doc.txt", "--output", "h"], &[layer, "position 0", "non-finite hidden state"]);
+        refuses(d, &["hidden", "--model", s(model), "--text-file", "doc.txt", "--output", "h"], &["doc.txt", layer, "position 0", "non-finite hidden state"]);
         let line = refuses_after_work(d, &["analyze", "--model", s(model), "--corpus", "corpus.jsonl", "--quiet", "--output", "run"], &[layer, "position 0", "non-finite hidden state", "corpus.jsonl"]);
         assert!(line.contains("line 1") || line.contains("record 1"), "the document is named: {line}");
     }
