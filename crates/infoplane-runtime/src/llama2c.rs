@@ -148,6 +148,7 @@ pub struct Llama2cTokenizer {
     pieces: Vec<Vec<u8>>,
     scores: Vec<f32>,
     lookup: HashMap<Vec<u8>, u32>,
+    /// The longest piece, in bytes (what the file's header field of that name should say).
     pub max_token_length: usize,
 }
 
@@ -159,7 +160,7 @@ impl Llama2cTokenizer {
         if bytes.len() < 4 {
             return Err(bad("shorter than its 4-byte header".into()));
         }
-        let max_token_length = i32::from_le_bytes(bytes[..4].try_into().unwrap());
+        // bytes[..4] is run.c's max_token_length: not trusted (see below).
         let mut at = 4;
         let (mut pieces, mut scores) = (Vec::with_capacity(vocab_size), Vec::with_capacity(vocab_size));
         while at < bytes.len() {
@@ -193,7 +194,10 @@ impl Llama2cTokenizer {
         if !lookup.contains_key(b" ".as_slice()) {
             return Err(bad("no \" \" token, which run.c's encoder needs for the dummy prefix".into()));
         }
-        Ok(Llama2cTokenizer { pieces, scores, lookup, max_token_length: max_token_length.max(0) as usize })
+        // The header's max_token_length sizes run.c's merge buffer; a corrupt one (up to 2^31)
+        // asked for gigabytes here. The longest piece is what it is meant to be.
+        let max_token_length = pieces.iter().map(Vec::len).max().unwrap_or(0);
+        Ok(Llama2cTokenizer { pieces, scores, lookup, max_token_length })
     }
 
     pub fn vocab_size(&self) -> usize {
