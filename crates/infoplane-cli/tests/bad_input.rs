@@ -658,6 +658,10 @@ fn non_finite_hidden_states_name_the_layer_and_position() {
         let line = refuses_after_work(d, &["analyze", "--model", s(model), "--corpus", "corpus.jsonl", "--quiet", "--output", "run"], &[layer, "position 0", "non-finite hidden state", "corpus.jsonl"]);
         assert!(line.contains("line 1") || line.contains("record 1"), "the document is named: {line}");
     }
+    // All-zero embeddings: layer 0's hidden states are zero rows, which cannot be normalised.
+    let zero = hf_copy("llama", &d.join("zero_embedding"));
+    fill_st_tensor(&zero.join("model.safetensors"), "model.embed_tokens.weight", 0.0);
+    refuses_after_work(d, &["analyze", "--model", s(&zero), "--corpus", "corpus.jsonl", "--quiet", "--output", "run"], &["corpus.jsonl, line 1", "layer 0", "token position 3", "zero vector"]);
 }
 
 #[test]
