@@ -93,6 +93,16 @@ impl GgufFile {
             }
             RuntimeError::format(path, FORMAT, msg)
         })?;
+        // candle multiplies a tensor's dimensions unchecked when it reads it: a product past
+        // 2^64 panicked (overflow checks) or wrapped to a small size that passed its bounds check.
+        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+        names.sort();
+        for name in names {
+            let dims = content.tensor_infos[name].shape.dims();
+            if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > isize::MAX as usize / 8) {
+                return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} overflow")));
+            }
+        }
         Ok(GgufFile { path: path.to_path_buf(), content })
     }
 
