@@ -95,13 +95,20 @@ impl GgufFile {
         })?;
         // candle multiplies a tensor's dimensions unchecked when it reads it: a product past
         // 2^64 panicked (overflow checks) or wrapped to a small size that passed its bounds check.
+        // Both this and the empty tensor below were found by the gguf fuzz target.
         let mut names: Vec<&String> = content.tensor_infos.keys().collect();
         names.sort();
         for name in names {
             let dims = content.tensor_infos[name].shape.dims();
-            if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > isize::MAX as usize / 8) {
-                return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} overflow")));
+            match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+                Some(n) if n > isize::MAX as usize / 8 => {}
+                None => {}
+                // An empty tensor reaches candle as a dangling, unaligned pointer that it casts
+                // to its block type (undefined behaviour; a panic under debug assertions).
+                Some(0) => return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} hold no elements"))),
+                Some(_) => continue,
             }
+            return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} overflow")));
         }
         Ok(GgufFile { path: path.to_path_buf(), content })
     }

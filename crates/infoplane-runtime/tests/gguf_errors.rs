@@ -1,6 +1,7 @@
-//! GGUF tensor infos whose dimensions multiply past 2^64 are refused when the file is opened
-//! (candle's reader multiplied them unchecked: a panic with overflow checks, a wrapped small size
-//! without; found by the gguf fuzz target).
+//! GGUF tensor infos whose dimensions multiply past 2^64, or to zero, are refused when the file is
+//! opened (candle's reader multiplied them unchecked: a panic with overflow checks, a wrapped small
+//! size without; and cast an empty tensor's dangling pointer to its block type). Both found by the
+//! gguf fuzz target.
 
 use infoplane_runtime::gguf::GgufFile;
 
@@ -44,4 +45,10 @@ fn tensor_dimensions_that_overflow_are_refused() {
     gguf(&huge, &[1 << 33, 1 << 33], 32);
     let e = GgufFile::open(&huge).err().map(|e| e.to_string()).unwrap_or_else(|| "opened".into());
     assert!(e.contains("huge.gguf") && e.contains("tensor token_embd.weight") && e.contains("overflow"), "{e}");
+
+    // A tensor with a zero dimension: no elements, and a dangling pointer in candle's reader.
+    let empty = tmp.path().join("empty.gguf");
+    gguf(&empty, &[0, 4], 0);
+    let e = GgufFile::open(&empty).err().map(|e| e.to_string()).unwrap_or_else(|| "opened".into());
+    assert!(e.contains("empty.gguf") && e.contains("tensor token_embd.weight: dimensions [4, 0] hold no elements"), "{e}");
 }
