@@ -72,7 +72,11 @@ impl DeviceSpec {
                 if !cfg!(feature = "cuda") {
                     return Err(RuntimeError::Device(self.name(), "this build has no CUDA support (rebuild with `--features cuda`)".into()));
                 }
-                Device::new_cuda(n).map_err(|e| RuntimeError::Device(self.name(), crate::error::candle_message(&e)))
+                // candle's driver errors name the CUDA status only; say what to check.
+                Device::new_cuda(n).map_err(|e| {
+                    let why = crate::error::candle_message(&e);
+                    RuntimeError::Device(self.name(), format!("cannot open it: {why} (is the NVIDIA driver loaded, and does `nvidia-smi` list GPU {n}?)"))
+                })
             }
         }
     }
