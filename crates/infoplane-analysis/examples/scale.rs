@@ -85,17 +85,7 @@ fn main() {
     let (docs_n, len, states, dim) = (num(0, 10_000), num(1, 512), num(2, 32), num(3, 64));
     let work = args.get(4).map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let vocab = 49_152usize;
-    let mut cdf: Vec<f64> = (1..=vocab).map(|r| (r as f64).powf(-1.1)).collect();
-    let total: f64 = cdf.iter().sum();
-    let mut acc = 0.0;
-    for c in cdf.iter_mut() {
-        acc += *c / total;
-        *c = acc;
-    }
-    let rng = Philox::new(1, 99);
-    let docs: Vec<Vec<u32>> = (0..docs_n)
-        .map(|d| (0..len).map(|i| cdf.partition_point(|&c| c < rng.uniform((d * len + i) as u64)).min(vocab - 1) as u32).collect())
-        .collect();
+    let docs = infoplane_labels::synthetic::zipf_documents(docs_n, len, vocab, 1.1, &Philox::new(1, 99));
     let table: Vec<f32> = (0..TABLE_ROWS * dim).map(|i| Philox::new(7, 7).normal(i as u64) as f32).collect();
     let source = Synthetic { states, dim, table };
     let run_dir = tempfile::Builder::new().prefix("infoplane-scale-").tempdir_in(&work).expect("a work directory");

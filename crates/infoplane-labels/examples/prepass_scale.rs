@@ -20,17 +20,7 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("DOCS TOKENS")).collect();
     let (docs_n, len) = (args.first().copied().unwrap_or(10_000), args.get(1).copied().unwrap_or(512));
     let vocab = 49_152usize;
-    let mut cdf: Vec<f64> = (1..=vocab).map(|r| (r as f64).powf(-1.1)).collect();
-    let total: f64 = cdf.iter().sum();
-    let mut acc = 0.0;
-    for c in cdf.iter_mut() {
-        acc += *c / total;
-        *c = acc;
-    }
-    let rng = Philox::new(1, 99);
-    let docs: Vec<Vec<u32>> = (0..docs_n)
-        .map(|d| (0..len).map(|i| cdf.partition_point(|&c| c < rng.uniform((d * len + i) as u64)).min(vocab - 1) as u32).collect())
-        .collect();
+    let docs = infoplane_labels::synthetic::zipf_documents(docs_n, len, vocab, 1.1, &Philox::new(1, 99));
     println!("corpus: {docs_n} docs x {len} tokens; peak RSS so far {:.0} MiB", peak_rss_mib());
     let config = LabelConfig::default();
     // The counts alone, for their size (CorpusLabels::build makes and frees its own).

@@ -20,6 +20,7 @@ mod ngrams;
 mod null;
 mod preference;
 mod sets;
+pub mod synthetic;
 
 pub use corpus::{CorpusLabels, DocPositions};
 pub use ngrams::{NgramCounts, NgramParts};

@@ -223,43 +223,34 @@ impl GgufFile {
         Ok(cfg)
     }
 
+    /// An array-valued key, each element converted; an element of the wrong type is named in the error.
+    fn meta_array<T>(&self, key: &str, what: &str, convert: impl Fn(&Value) -> Option<T>) -> Result<Option<Vec<T>>, RuntimeError> {
+        match self.meta(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| convert(v).ok_or_else(|| RuntimeError::config(&self.path, format!("{key}[{i}]"), format!("expected {what}, found {v:?}"))))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(RuntimeError::config(&self.path, key, format!("expected an array, found {:?}", other.value_type()))),
+        }
+    }
+
     /// The vocabulary metadata.
     pub fn vocab(&self) -> Result<GgufVocab, RuntimeError> {
-        let strings = |key: &str| -> Result<Option<Vec<String>>, RuntimeError> {
-            match self.meta(key) {
-                None => Ok(None),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| match v {
-                        Value::String(s) => Ok(s.clone()),
-                        other => Err(RuntimeError::config(&self.path, format!("{key}[{i}]"), format!("expected a string, found {other:?}"))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
-                Some(other) => Err(RuntimeError::config(&self.path, key, format!("expected an array, found {:?}", other.value_type()))),
-            }
-        };
-        let numbers = |key: &str| -> Result<Option<Vec<f64>>, RuntimeError> {
-            match self.meta(key) {
-                None => Ok(None),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| match v {
-                        Value::F32(x) => Ok(*x as f64),
-                        Value::F64(x) => Ok(*x),
-                        Value::I32(x) => Ok(*x as f64),
-                        Value::U32(x) => Ok(*x as f64),
-                        Value::I64(x) => Ok(*x as f64),
-                        Value::U8(x) => Ok(*x as f64),
-                        Value::I8(x) => Ok(*x as f64),
-                        other => Err(RuntimeError::config(&self.path, format!("{key}[{i}]"), format!("expected a number, found {other:?}"))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
-                Some(other) => Err(RuntimeError::config(&self.path, key, format!("expected an array, found {:?}", other.value_type()))),
-            }
+        let strings = |key: &str| self.meta_array(key, "a string", |v| if let Value::String(s) = v { Some(s.clone()) } else { None });
+        let numbers = |key: &str| {
+            self.meta_array(key, "a number", |v| match v {
+                Value::F32(x) => Some(*x as f64),
+                Value::F64(x) => Some(*x),
+                Value::I32(x) => Some(*x as f64),
+                Value::U32(x) => Some(*x as f64),
+                Value::I64(x) => Some(*x as f64),
+                Value::U8(x) => Some(*x as f64),
+                Value::I8(x) => Some(*x as f64),
+                _ => None,
+            })
         };
         let model = self.meta_str("tokenizer.ggml.model")?.ok_or_else(|| RuntimeError::config(&self.path, "tokenizer.ggml.model", "missing: the file has no tokenizer"))?.to_string();
         let tokens = strings("tokenizer.ggml.tokens")?.ok_or_else(|| RuntimeError::config(&self.path, "tokenizer.ggml.tokens", "missing"))?;

@@ -235,10 +235,20 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// Writes a C-order little-endian float32 array, atomically.
 pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), StoreError> {
+    write_npy_le(path, "<f4", shape, data, |v| v.to_le_bytes())
+}
+
+/// Writes a C-order little-endian int64 array, atomically.
+pub fn write_npy_i64(path: &Path, shape: &[usize], data: &[i64]) -> Result<(), StoreError> {
+    write_npy_le(path, "<i8", shape, data, |v| v.to_le_bytes())
+}
+
+/// The one .npy writer: format 1.0 header for `descr`, then each element's little-endian bytes.
+fn write_npy_le<T: Copy, const B: usize>(path: &Path, descr: &str, shape: &[usize], data: &[T], bytes: impl Fn(T) -> [u8; B]) -> Result<(), StoreError> {
     assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so the data starts on a 64-byte boundary, newline-terminated, as numpy does.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -247,28 +257,8 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), S
         w.write_all(b"\x93NUMPY\x01\x00")?;
         w.write_all(&(header.len() as u16).to_le_bytes())?;
         w.write_all(header.as_bytes())?;
-        for v in data {
-            w.write_all(&v.to_le_bytes())?;
-        }
-        Ok(())
-    })
-}
-
-/// Writes a C-order little-endian int64 array, atomically.
-pub fn write_npy_i64(path: &Path, shape: &[usize], data: &[i64]) -> Result<(), StoreError> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "shape does not match data");
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': {shape_text}, }}");
-    let total = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - total % 64) % 64));
-    header.push('\n');
-    write_atomic_with(path, |w| {
-        w.write_all(b"\x93NUMPY\x01\x00")?;
-        w.write_all(&(header.len() as u16).to_le_bytes())?;
-        w.write_all(header.as_bytes())?;
-        for v in data {
-            w.write_all(&v.to_le_bytes())?;
+        for &v in data {
+            w.write_all(&bytes(v))?;
         }
         Ok(())
     })

@@ -17,12 +17,12 @@ pub(crate) struct StTensor<'a> {
 }
 
 pub(crate) fn safetensors_bytes(mut tensors: Vec<StTensor<'_>>, metadata: &BTreeMap<String, String>) -> Vec<u8> {
-    tensors.sort_by(|a, b| b.dtype.size().cmp(&a.dtype.size()).then_with(|| a.name.cmp(&b.name)));
+    tensors.sort_by(|a, b| b.dtype.bitsize().cmp(&a.dtype.bitsize()).then_with(|| a.name.cmp(&b.name)));
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
     entries.insert("__metadata__".into(), Value::Object(metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect()));
     let mut at = 0usize;
     for t in &tensors {
-        assert_eq!(t.shape.iter().product::<usize>() * t.dtype.size(), t.bytes.len(), "tensor {} bytes do not fit its shape", t.name);
+        assert_eq!(t.shape.iter().product::<usize>() * t.dtype.bitsize(), t.bytes.len() * 8, "tensor {} bytes do not fit its shape", t.name);
         entries.insert(t.name.clone(), json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [at, at + t.bytes.len()]}));
         at += t.bytes.len();
     }
