@@ -333,6 +333,21 @@ impl Decoder {
             if cfg.scale_attn_by_inverse_layer_idx {
                 scale /= (i + 1) as f64;
             }
+            // Families with a norm before attention and one before the MLP, no QK-norm.
+            let pre_norm_block = |attn_norm: &str, mlp_norm: &str, qkv: Qkv, o: Proj, mlp: Mlp| -> candle_core::Result<Block> {
+                Ok(Block {
+                    norm_attn_in: Some(Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp(attn_norm))?),
+                    norm_2: Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp(mlp_norm))?,
+                    norm_mlp_out: None,
+                    qkv,
+                    o,
+                    q_norm: None,
+                    k_norm: None,
+                    mlp,
+                    window: cfg.layer_windows[i],
+                    scale,
+                })
+            };
             let block = match cfg.family {
                 Family::Llama => {
                     let a = lb.pp("self_attn");
@@ -382,18 +397,7 @@ impl Decoder {
                     let o = Proj::load(&a.pp("dense"), d, d, cfg.o_bias)?;
                     let m = lb.pp("mlp");
                     let mlp = Mlp::Plain { fc: Proj::load(&m.pp("dense_h_to_4h"), inter, d, cfg.mlp_bias)?, proj: Proj::load(&m.pp("dense_4h_to_h"), d, inter, cfg.mlp_bias)? };
-                    Block {
-                        norm_attn_in: Some(Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp("input_layernorm"))?),
-                        norm_2: Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp("post_attention_layernorm"))?,
-                        norm_mlp_out: None,
-                        qkv,
-                        o,
-                        q_norm: None,
-                        k_norm: None,
-                        mlp,
-                        window: cfg.layer_windows[i],
-                        scale,
-                    }
+                    pre_norm_block("input_layernorm", "post_attention_layernorm", qkv, o, mlp)?
                 }
                 Family::Gpt2 => {
                     let a = lb.pp("attn");
@@ -407,18 +411,7 @@ impl Decoder {
                     let o = Proj::load_conv1d(&a.pp("c_proj"), d, d)?;
                     let m = lb.pp("mlp");
                     let mlp = Mlp::Plain { fc: Proj::load_conv1d(&m.pp("c_fc"), d, inter)?, proj: Proj::load_conv1d(&m.pp("c_proj"), inter, d)? };
-                    Block {
-                        norm_attn_in: Some(Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp("ln_1"))?),
-                        norm_2: Norm::load(cfg.norm, cfg.norm_eps, d, &lb.pp("ln_2"))?,
-                        norm_mlp_out: None,
-                        qkv,
-                        o,
-                        q_norm: None,
-                        k_norm: None,
-                        mlp,
-                        window: cfg.layer_windows[i],
-                        scale,
-                    }
+                    pre_norm_block("ln_1", "ln_2", qkv, o, mlp)?
                 }
             };
             blocks.push(block);
