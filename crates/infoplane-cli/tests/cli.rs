@@ -23,15 +23,8 @@ fn workload(dir: &Path, rows: usize, d: usize) {
     write_npy(&dir.join("pair.npy"), "<i8", &[rows, 2], &i64_bytes(&pairs));
 }
 
-/// Runs a command that must fail: exit code 2, one line on stderr containing `needle`, no output.
 fn refuses(dir: &Path, args: &[&str], needle: &str) {
-    let out = infoplane(args, dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
-    assert!(stderr.contains(needle), "{args:?}: {stderr:?} does not mention {needle:?}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!dir.join("out.json").exists(), "{args:?} left an output behind");
+    refuses_leaving_nothing(dir, args, needle, &["out.json"]);
 }
 
 #[test]

@@ -240,14 +240,8 @@ fn sweep_report_and_colour_by_scores() {
     assert!(check_report(&sweep, &all).contains("Coloured by next_token_loss"));
 }
 
-/// Exit 2, one line on stderr naming `needle`.
 fn refuses(dir: &Path, args: &[&str], needle: &str) {
-    let out = infoplane(args, dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
-    assert!(stderr.contains(needle), "{args:?}: {stderr:?} lacks {needle:?}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    refuses_leaving_nothing(dir, args, needle, &[]);
 }
 
 #[test]

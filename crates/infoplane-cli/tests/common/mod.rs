@@ -20,6 +20,20 @@ pub fn infoplane(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_infoplane")).args(args).current_dir(cwd).output().expect("the binary runs")
 }
 
+/// Runs a command that must fail: exit code 2, one line on stderr containing `needle`, no panic,
+/// and none of `outputs` (relative to `dir`) left behind.
+pub fn refuses_leaving_nothing(dir: &Path, args: &[&str], needle: &str, outputs: &[&str]) {
+    let out = infoplane(args, dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr:?} does not mention {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for o in outputs {
+        assert!(!dir.join(o).exists(), "{args:?} left {o} behind");
+    }
+}
+
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
