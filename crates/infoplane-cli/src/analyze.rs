@@ -440,7 +440,7 @@ impl Origins {
     fn name(&self, pass: &str, sequence: usize) -> Option<String> {
         match pass {
             "corpus" => self.corpus.2.get(sequence).map(|i| format!("{}, {} {}", self.corpus.0, self.corpus.1, i + 1)),
-            "preference" => self.preference.as_ref().and_then(|(path, lines)| lines.get(sequence / 2).map(|i| format!("{path}, line {} ({})", i + 1, if sequence % 2 == 0 { "chosen" } else { "rejected" }))),
+            "preference" => self.preference.as_ref().and_then(|(path, lines)| lines.get(sequence / 2).map(|i| format!("{path}, line {} ({})", i + 1, if sequence.is_multiple_of(2) { "chosen" } else { "rejected" }))),
             _ => None,
         }
     }

@@ -119,7 +119,7 @@ impl TrainObserver for Bar {
     }
     fn step(&mut self, r: &StepReport) {
         self.bar.set_position(r.step);
-        if r.step % 5 == 0 || r.step == 1 {
+        if r.step.is_multiple_of(5) || r.step == 1 {
             self.bar.set_message(format!("loss {:.3}", r.loss));
         }
     }

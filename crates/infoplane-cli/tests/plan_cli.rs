@@ -118,7 +118,7 @@ fn a_unit_killed_mid_run_is_not_merged_and_completes_when_run_again() {
 
     // Throw unit 1 away and run it again, killing it with SIGKILL as soon as it has written
     // anything (every sequence checkpoints), then once more to the end.
-    let unit1 = std::fs::read_dir(plan.join("units")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("shard0001")).next().unwrap();
+    let unit1 = std::fs::read_dir(plan.join("units")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("shard0001")).unwrap();
     std::fs::remove_dir_all(&unit1).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_infoplane"))
         .args(["run", plan.to_str().unwrap(), "--index", "1"])

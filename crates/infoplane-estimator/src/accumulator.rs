@@ -450,7 +450,7 @@ impl Accumulator {
             return Err(EstimatorError::Mismatch("the soft assigner's W or ε differs from the accumulator's settings".into()));
         }
         let d = s.dim;
-        if rows.len() % d != 0 {
+        if !rows.len().is_multiple_of(d) {
             return Err(EstimatorError::Shape { got: rows.len(), dim: d });
         }
         let count = rows.len() / d;
@@ -534,7 +534,7 @@ impl Accumulator {
     pub fn absorb_labels(&mut self, p: &[f32], row_entropy: Option<&[f64]>, labels: &[LabelBatch<'_>]) -> Result<(), EstimatorError> {
         self.check_usable()?;
         let n = self.settings.n_bins;
-        if p.len() % n != 0 {
+        if !p.len().is_multiple_of(n) {
             return Err(EstimatorError::Shape { got: p.len(), dim: n });
         }
         let count = p.len() / n;

@@ -107,7 +107,7 @@ impl SoftAssigner {
     /// asked for); returns the per-bin column sums.
     pub fn assign_into(&self, rows: Rows<'_>, first_position: u64, want_row_entropy: bool, p: &mut Vec<f32>, row_entropy: &mut Vec<f64>) -> Result<Vec<f64>, EstimatorError> {
         let d = self.d;
-        if rows.len() % d != 0 {
+        if !rows.len().is_multiple_of(d) {
             return Err(EstimatorError::Shape { got: rows.len(), dim: d });
         }
         let count = rows.len() / d;
@@ -354,7 +354,7 @@ pub(crate) fn fast_exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 5e-1;
     let er = p * r * r + r + 1.0;
     er * f32::from_bits((((k as i32) + 127) as u32) << 23)
 }

@@ -77,7 +77,7 @@ impl Philox {
         let u2 = self.uniform(2 * pair + 1);
         let radius = libm::sqrt(-2.0 * libm::log(u1));
         let angle = 2.0 * std::f64::consts::PI * u2;
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             radius * libm::cos(angle)
         } else {
             radius * libm::sin(angle)

@@ -34,7 +34,7 @@ fn label_counts_beyond_the_positions_are_refused() {
 
         let mut bad = good.clone();
         bad.label_sets[0].real.slot_n[0] = u64::MAX - 3;
-        let e = Accumulator::from_partial(bad).err().expect("refused").to_string();
+        let e = Accumulator::from_partial(bad).expect_err("refused").to_string();
         assert!(e.contains("label set \"t\"") && e.contains("64 positions"), "{e}");
 
         let mut bad = good.clone();
@@ -49,17 +49,17 @@ fn merged_counts_that_overflow_are_refused() {
     huge.positions = u64::MAX / 2 + 1;
     let a = Accumulator::from_partial(huge).unwrap();
     let mut m = a.clone();
-    let e = m.merge(&a).err().expect("refused").to_string();
+    let e = m.merge(&a).expect_err("refused").to_string();
     assert!(e.contains("overflow"), "{e}");
     // Nothing was half-merged.
     assert_eq!(m.positions(), u64::MAX / 2 + 1);
 
     let mut counts = partial(true);
     counts.label_sets[0].key_counts[0] = u64::MAX - 10;
-    assert!(Accumulator::from_partial(counts.clone()).err().expect("refused").to_string().contains("overflow"));
+    assert!(Accumulator::from_partial(counts.clone()).expect_err("refused").to_string().contains("overflow"));
     counts.label_sets[0].key_counts[0] = u64::MAX / 2 + 1;
     let c = Accumulator::from_partial(counts).unwrap_or_else(|e| panic!("{e}"));
     let mut m = c.clone();
-    let e = m.merge(&c).err().expect("refused").to_string();
+    let e = m.merge(&c).expect_err("refused").to_string();
     assert!(e.contains("overflow"), "{e}");
 }

@@ -230,7 +230,7 @@ fn rope_from_hf(f: &Fields, head_dim: usize, default_partial: f64) -> Result<Rop
     }
     // transformers: int(head_dim * partial_rotary_factor).
     let rotary_dim = (head_dim as f64 * partial) as usize;
-    if rotary_dim == 0 || rotary_dim % 2 != 0 {
+    if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
         return Err(RuntimeError::config(f.path, "partial_rotary_factor", format!("gives an odd or empty rotary dimension {rotary_dim} for head_dim {head_dim}")));
     }
     let scaling = match &p {
@@ -433,7 +433,7 @@ impl DecoderConfig {
     /// Shape consistency, with the field at fault named.
     pub fn validate(&self, path: &Path) -> Result<(), RuntimeError> {
         let bad = |field: &str, reason: String| Err(RuntimeError::config(path, field, reason));
-        if self.n_heads == 0 || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_heads == 0 || self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad("num_key_value_heads", format!("{} query heads are not a multiple of {} key/value heads", self.n_heads, self.n_kv_heads));
         }
         if self.head_dim == 0 {

@@ -57,7 +57,7 @@ impl Llama2cHeader {
             shared_classifier: int(5) > 0,
             seq_len: int(6) as usize,
         };
-        if h.dim % h.n_heads != 0 || h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0 {
+        if !h.dim.is_multiple_of(h.n_heads) || !h.n_heads.is_multiple_of(h.n_kv_heads) || !(h.dim / h.n_heads).is_multiple_of(2) {
             return Err(RuntimeError::config(path, "n_heads", format!("dim {} / {} heads / {} kv heads do not fit", h.dim, h.n_heads, h.n_kv_heads)));
         }
         Ok(h)

@@ -11,7 +11,7 @@ fn a_header_whose_sizes_overflow_is_refused() {
     let header: Vec<u8> = [big, big, big, 2, 2, big, big].iter().flat_map(|v| v.to_le_bytes()).collect();
     let path = tmp.path().join("huge.bin");
     std::fs::write(&path, header).unwrap();
-    let e = read_checkpoint(&path).err().expect("refused").to_string();
+    let e = read_checkpoint(&path).expect_err("refused").to_string();
     assert!(e.contains("huge.bin") && e.contains("overflow"), "{e}");
 }
 

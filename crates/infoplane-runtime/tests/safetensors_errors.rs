@@ -15,7 +15,7 @@ fn file(dir: &std::path::Path, name: &str, tensors: &[(&str, Vec<usize>, usize)]
     }
     edit(&mut header);
     let mut text = serde_json::to_vec(&header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
@@ -27,7 +27,7 @@ fn file(dir: &std::path::Path, name: &str, tensors: &[(&str, Vec<usize>, usize)]
 }
 
 fn refusal(path: &std::path::Path) -> String {
-    read_safetensors(&[path.to_path_buf()]).err().expect("refused").to_string()
+    read_safetensors(&[path.to_path_buf()]).expect_err("refused").to_string()
 }
 
 #[test]

@@ -205,7 +205,7 @@ impl CustomOp1 for CausalSoftmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_data(s, l, "causal-softmax")?;
         let t = self.t;
-        if l.dims().last() != Some(&t) || l.dims()[l.dims().len() - 2] % t != 0 {
+        if l.dims().last() != Some(&t) || !l.dims()[l.dims().len() - 2].is_multiple_of(t) {
             candle_core::bail!("causal-softmax: scores {:?} are not [.., g·{t}, {t}]", l.dims());
         }
         let mut y = vec![0f32; x.len()];

@@ -59,13 +59,13 @@ impl ModelShape {
         if self.heads == 0 {
             return Err(TrainError::setting("heads", "must be at least 1"));
         }
-        if self.hidden_size % self.heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.heads) {
             return Err(TrainError::setting("heads", format!("width {} is not divisible by {} heads", self.hidden_size, self.heads)));
         }
-        if (self.hidden_size / self.heads) % 2 != 0 {
+        if !(self.hidden_size / self.heads).is_multiple_of(2) {
             return Err(TrainError::setting("heads", format!("head size {} (width / heads) must be even for rotary embeddings", self.hidden_size / self.heads)));
         }
-        if self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
+        if self.kv_heads == 0 || !self.heads.is_multiple_of(self.kv_heads) {
             return Err(TrainError::setting("kv-heads", format!("{} heads are not a multiple of {} key/value heads", self.heads, self.kv_heads)));
         }
         if self.intermediate_size == 0 {
