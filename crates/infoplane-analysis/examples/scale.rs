@@ -104,6 +104,7 @@ fn main() {
         keep_partials: std::env::var("KEEP_PARTIALS").is_ok_and(|v| v == "1"),
         layer_groups: std::env::var("LAYER_GROUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(1),
         max_memory: None,
+        estimate_time: true,
     };
     let t = Instant::now();
     let input = AnalysisInput { source: &source, documents: &docs, preference: None, identity: serde_json::json!({"synthetic": true}), run_dir: run_dir.path(), shard: None, ngram_counts: None, model_bytes: 0 };

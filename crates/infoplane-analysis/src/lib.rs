@@ -11,8 +11,10 @@ mod memory;
 mod metrics;
 pub mod pass;
 mod run;
+mod time_estimate;
 
 pub use memory::MemoryEstimate;
+pub use time_estimate::TimeEstimate;
 pub use metrics::{aggregate, layer_columns, layer_row, model_columns, Aggregate, LayerRow, ModelLevel};
 pub use pass::{Checkpointing, ForwardTotals};
 pub use run::{analyze, layers_table, merge_units, read_unit, write_run, AnalysisInput, AnalysisOutput, AnalysisSettings, Counts, LayerSelection, PreferenceInput, ReferenceSpec, Shard, Timing, UnitRecord, UNIT_RECORD};

@@ -3,6 +3,7 @@
 
 use crate::memory::{absorb_buffer_bytes, accumulator_bytes, MemoryEstimate};
 use crate::metrics::{aggregate, layer_columns, layer_row, Aggregate, LayerRow, ModelLevel};
+use crate::time_estimate::{calibrate, RunShape};
 use crate::pass::{absorb, forward, Checkpointing, ForwardTotals, Pass, PassDirs, PassLabelSet, StateSelection};
 use crate::{AnalysisError, Progress, StateSource};
 use infoplane_estimator::{Calibration, Estimate, LabelSetSpec, ReferencePoints, Settings, SoftAssigner, Weighting};
@@ -78,6 +79,9 @@ pub struct AnalysisSettings {
     /// Refuse to start (after the cheap pre-pass, before any forward pass) when the estimated
     /// peak memory exceeds this many bytes.
     pub max_memory: Option<u64>,
+    /// Before the forward pass, time one document and say how long the run will take (one more
+    /// forward pass of that document; off where exact forward counts matter, as in tests).
+    pub estimate_time: bool,
 }
 
 /// Preference pairs, tokenised: two sequences per pair (chosen, rejected), with their lengths.
@@ -269,6 +273,33 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         .enumerate()
         .map(|(s, name)| PassLabelSet { spec: spec(name), index: labels.index(s), ids: labels.ids(s) })
         .collect();
+    // The preference pass's work: the sequences it runs (shards split pairs, as below; a sequence
+    // with no sample position is not run) and their positions.
+    let (pref_tokens, pref_rows) = input.preference.as_ref().map_or((0, 0), |p| {
+        let Ok(pl) = PreferenceLabels::build(&p.lengths, p.mode) else { return (0, 0) };
+        let pairs = input.shard.map_or(0..p.sequences.len() / 2, |s| s.range(p.sequences.len() / 2));
+        (2 * pairs.start..2 * pairs.end)
+            .map(|s| pl.sequence(s).positions.len() as u64)
+            .zip(&p.sequences[2 * pairs.start..2 * pairs.end])
+            .filter(|&(rows, _)| rows > 0)
+            .fold((0, 0), |(t, r), (rows, seq)| (t + seq.len() as u64, r + rows))
+    });
+    let shape = RunShape {
+        source,
+        states: &states,
+        assigner: &assigner,
+        settings: &est_settings,
+        labels: &labels,
+        sets: &sets,
+        null: &null,
+        documents: input.documents,
+        docs: docs.clone(),
+        extra_rows: pref_rows,
+        extra_tokens: pref_tokens,
+    };
+    if let Some(time) = settings.estimate_time.then(|| calibrate(&shape)).flatten() {
+        progress.note(&time.describe());
+    }
 
     let fingerprint = sha256_hex(
         serde_json::to_string(&json!({

@@ -90,6 +90,7 @@ fn settings(backoff: Backoff) -> AnalysisSettings {
         keep_partials: true,
         layer_groups: 1,
         max_memory: None,
+        estimate_time: false,
     }
 }
 

@@ -286,6 +286,7 @@ fn settings(a: &AnalysisArgs) -> Result<AnalysisSettings> {
         keep_partials: !a.no_partials,
         layer_groups: a.layer_groups,
         max_memory: a.max_memory.as_deref().map(parse_bytes).transpose()?,
+        estimate_time: true,
     })
 }
 

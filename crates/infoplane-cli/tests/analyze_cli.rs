@@ -191,5 +191,10 @@ fn a_run_that_cannot_fit_stops_at_once_with_its_estimate() {
     let o = run("4G", "fits");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("estimated peak memory"), "{err}");
+    // Memory, then time (calibrated on one document), both before the forward pass's report.
+    let line = |needle: &str| err.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in {err}"));
+    let (memory, time, forward) = (line("estimated peak memory"), line("estimated time "), line("analysis adds"));
+    assert!(memory < time && time < forward, "{err}");
+    let time_line = err.lines().nth(time).unwrap();
+    assert!(time_line.contains("tok/s with the loss") && time_line.contains("-token document"), "{time_line}");
 }
