@@ -273,32 +273,38 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
         .enumerate()
         .map(|(s, name)| PassLabelSet { spec: spec(name), index: labels.index(s), ids: labels.ids(s) })
         .collect();
-    // The preference pass's work: the sequences it runs (shards split pairs, as below; a sequence
-    // with no sample position is not run) and their positions.
-    let (pref_tokens, pref_rows) = input.preference.as_ref().map_or((0, 0), |p| {
-        let Ok(pl) = PreferenceLabels::build(&p.lengths, p.mode) else { return (0, 0) };
-        let pairs = input.shard.map_or(0..p.sequences.len() / 2, |s| s.range(p.sequences.len() / 2));
-        (2 * pairs.start..2 * pairs.end)
-            .map(|s| pl.sequence(s).positions.len() as u64)
-            .zip(&p.sequences[2 * pairs.start..2 * pairs.end])
-            .filter(|&(rows, _)| rows > 0)
-            .fold((0, 0), |(t, r), (rows, seq)| (t + seq.len() as u64, r + rows))
-    });
-    let shape = RunShape {
-        source,
-        states: &states,
-        assigner: &assigner,
-        settings: &est_settings,
-        labels: &labels,
-        sets: &sets,
-        null: &null,
-        documents: input.documents,
-        docs: docs.clone(),
-        extra_rows: pref_rows,
-        extra_tokens: pref_tokens,
-    };
-    if let Some(time) = settings.estimate_time.then(|| calibrate(&shape)).flatten() {
-        progress.note(&time.describe());
+    // Built once, for the time estimate and the preference pass; an error is reported by the pass.
+    let pref_labels = input.preference.as_ref().map(|p| PreferenceLabels::build(&p.lengths, p.mode));
+    if settings.estimate_time {
+        // The preference pass's work: the sequences it runs (shards split pairs, as below; a
+        // sequence with no sample position is not run) and their positions.
+        let (pref_tokens, pref_rows) = match (&input.preference, &pref_labels) {
+            (Some(p), Some(Ok(pl))) => {
+                let pairs = input.shard.map_or(0..p.sequences.len() / 2, |s| s.range(p.sequences.len() / 2));
+                (2 * pairs.start..2 * pairs.end)
+                    .map(|s| pl.sequence(s).positions.len() as u64)
+                    .zip(&p.sequences[2 * pairs.start..2 * pairs.end])
+                    .filter(|&(rows, _)| rows > 0)
+                    .fold((0, 0), |(t, r), (rows, seq)| (t + seq.len() as u64, r + rows))
+            }
+            _ => (0, 0),
+        };
+        let shape = RunShape {
+            source,
+            states: &states,
+            assigner: &assigner,
+            settings: &est_settings,
+            labels: &labels,
+            sets: &sets,
+            null: &null,
+            documents: input.documents,
+            docs: docs.clone(),
+            extra_rows: pref_rows,
+            extra_tokens: pref_tokens,
+        };
+        if let Some(time) = calibrate(&shape) {
+            progress.note(&time.describe());
+        }
     }
 
     let fingerprint = sha256_hex(
@@ -331,10 +337,9 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
     let (corpus_estimates, totals) = passes.run(&corpus, &mut timing)?;
 
     let mut pref_counts = (0, 0, 0);
-    let pref_estimates = match &input.preference {
-        None => None,
-        Some(pref) => {
-            let pl = PreferenceLabels::build(&pref.lengths, pref.mode)?;
+    let pref_estimates = match (&input.preference, pref_labels) {
+        (Some(pref), Some(pl)) => {
+            let pl = pl?;
             if pl.positions() == 0 {
                 return Err(AnalysisError::Settings("the preference pairs give no sample position (every response was truncated away?)".into()));
             }
@@ -355,6 +360,7 @@ pub fn analyze(input: AnalysisInput<'_>, settings: AnalysisSettings, progress: &
             };
             Some(passes.run(&pass, &mut timing)?.0)
         }
+        _ => None,
     };
 
     let record = UnitRecord {
