@@ -92,7 +92,7 @@ fn score_columns_and_covariate_options() {
 }
 
 fn refuses(dir: &Path, args: &[&str], needle: &str) {
-    refuses_leaving_nothing(dir, args, needle, &["out/correlations.csv"]);
+    let _ = refuses_leaving_nothing(dir, args, needle, &["out/correlations.csv"]);
 }
 
 #[test]

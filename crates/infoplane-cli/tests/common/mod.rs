@@ -21,8 +21,8 @@ pub fn infoplane(args: &[&str], cwd: &Path) -> Output {
 }
 
 /// Runs a command that must fail: exit code 2, one line on stderr containing `needle`, no panic,
-/// and none of `outputs` (relative to `dir`) left behind.
-pub fn refuses_leaving_nothing(dir: &Path, args: &[&str], needle: &str, outputs: &[&str]) {
+/// and none of `outputs` (relative to `dir`) left behind. Returns stderr for further checks.
+pub fn refuses_leaving_nothing(dir: &Path, args: &[&str], needle: &str, outputs: &[&str]) -> String {
     let out = infoplane(args, dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
@@ -32,6 +32,7 @@ pub fn refuses_leaving_nothing(dir: &Path, args: &[&str], needle: &str, outputs:
     for o in outputs {
         assert!(!dir.join(o).exists(), "{args:?} left {o} behind");
     }
+    stderr.into_owned()
 }
 
 pub fn json(path: &Path) -> serde_json::Value {
