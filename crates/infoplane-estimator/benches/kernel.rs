@@ -1,5 +1,5 @@
-//! Prints this machine's f32 matrix-multiply rate on the estimator's shape and the rate at which
-//! the estimator computes H(Z) alone, as a share of it. Run:
+//! Prints this machine's f32 FMA peak, its f32 matrix-multiply rate on the estimator's shape (the
+//! `gemm` crate), and the rate at which the estimator computes H(Z) alone, as a share of both. Run:
 //! `cargo bench -p infoplane-estimator --bench kernel [-- ROWS DIM BINS]`.
 
 use infoplane_estimator::{Accumulator, Calibration, ReferencePoints, Rows, Settings, SoftAssigner};
@@ -14,6 +14,41 @@ fn best_of<F: FnMut()>(reps: usize, mut f: F) -> f64 {
             t.elapsed().as_secs_f64()
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// The cores' f32 FMA peak in GFLOP/s: 16 independent 16-lane FMA chains per thread, one thread
+/// per rayon thread (None without AVX-512F, where the estimator uses `gemm` anyway).
+fn fma_peak(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx512f")]
+        unsafe fn chains(steps: usize) -> f32 {
+            let mut acc = [_mm512_set1_ps(1e-3); 16];
+            let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            for _ in 0..steps {
+                for a in acc.iter_mut() {
+                    *a = _mm512_fmadd_ps(*a, x, y);
+                }
+            }
+            acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+        }
+        if !std::is_x86_feature_detected!("avx512f") {
+            return None;
+        }
+        let steps = 20_000_000;
+        let seconds = best_of(3, || {
+            // SAFETY: AVX-512F was detected above.
+            let sums: Vec<f32> = (0..threads).into_par_iter().map(|_| unsafe { chains(steps) }).collect();
+            std::hint::black_box(sums);
+        });
+        Some((threads * steps * 16 * 16 * 2) as f64 / seconds / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        None
+    }
 }
 
 fn main() {
@@ -49,4 +84,11 @@ fn main() {
     println!("H(Z) alone (normalise+matmul+softmax+sum): {:7.1} GFLOP/s  {:>10.0} rows/s", gf(entropy_only), rows as f64 / entropy_only);
     let best = gf(matmul).max(gf(chunked));
     println!("H(Z) rate / best matmul rate = {:.0}% (goal ≥ 50%)", 100.0 * gf(entropy_only) / best);
+    match fma_peak(threads) {
+        Some(peak) => {
+            println!("f32 FMA peak (16 chains per thread):       {peak:7.1} GFLOP/s");
+            println!("H(Z) rate / FMA peak = {:.0}%", 100.0 * gf(entropy_only) / peak);
+        }
+        None => println!("f32 FMA peak: not measured (no AVX-512F)"),
+    }
 }
