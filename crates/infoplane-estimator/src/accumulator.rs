@@ -199,7 +199,7 @@ impl Side {
             self.slots.resize(index.len(), NO_SLOT);
         }
         for (i, &id) in job_ids.iter().enumerate() {
-            self.prefetch_ahead(job_ids, i, n);
+            self.prefetch_ahead(job_ids, p, i, n);
             let row = &p[i * n..(i + 1) * n];
             let mut slot = self.slots[id as usize];
             if slot == NO_SLOT {
@@ -246,9 +246,10 @@ impl Side {
 
     /// Labels land on random rows of `sums`, so the loop stalls on cache misses unless they are
     /// asked for early: the slot of the label `2·AHEAD` positions on, then the sums row and count
-    /// of the one `AHEAD` positions on (whose slot is in cache by then).
+    /// of the one `AHEAD` positions on (whose slot is in cache by then) and its row of `p`, which
+    /// is read only when the label has a row (so the hardware prefetcher cannot guess it).
     #[inline(always)]
-    fn prefetch_ahead(&self, job_ids: &[u32], i: usize, n: usize) {
+    fn prefetch_ahead(&self, job_ids: &[u32], p: &[f32], i: usize, n: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -267,6 +268,10 @@ impl Side {
                         let row = self.sums.as_ptr().add(s * n).cast::<i8>();
                         for line in (0..n * 8).step_by(64) {
                             _mm_prefetch::<_MM_HINT_T0>(row.add(line));
+                        }
+                        let p_row = p.as_ptr().wrapping_add((i + AHEAD) * n).cast::<i8>();
+                        for line in (0..n * 4).step_by(64) {
+                            _mm_prefetch::<_MM_HINT_T0>(p_row.wrapping_add(line));
                         }
                     }
                 }
