@@ -193,10 +193,6 @@ impl SoftAssigner {
                 // SAFETY: `avx512` is only built when the CPU has AVX-512F.
                 return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_position + start as u64, out, row_entropy, scratch) });
             }
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was just detected on this CPU.
-                return unsafe { self.chunk_avx512(rows, widened, start, first_position, out, row_entropy) };
-            }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the features were just detected on this CPU.
                 return unsafe { self.chunk_avx2(rows, widened, start, first_position, out, row_entropy) };
@@ -206,20 +202,15 @@ impl SoftAssigner {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn chunk_avx512(&self, rows: Rows<'_>, widened: &mut Vec<f32>, start: usize, first_position: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
-        self.chunk(rows, widened, start, first_position, out, row_entropy)
-    }
-
-    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn chunk_avx2(&self, rows: Rows<'_>, widened: &mut Vec<f32>, start: usize, first_position: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
         self.chunk(rows, widened, start, first_position, out, row_entropy)
     }
 
-    /// One chunk: widen, row norms, GEMM, softmax, column sums, row entropies. Inlined into a
-    /// copy per instruction set so every loop here vectorises for the CPU it runs on. (The
-    /// wrappers above are spelled out on purpose: a generic "run this closure with AVX-512"
+    /// One chunk on the portable path: widen, row norms, GEMM, softmax, column sums, row
+    /// entropies. Inlined into a copy per instruction set (AVX2, baseline; CPUs with AVX-512 take
+    /// `avx512::assign_chunk`) so every loop vectorises for the CPU it runs on. (The wrapper
+    /// above is spelled out on purpose: a generic "run this closure with AVX-512"
     /// helper leaves the closure un-inlined and baseline-compiled, which measured 25% slower.)
     #[inline(always)]
     fn chunk(
