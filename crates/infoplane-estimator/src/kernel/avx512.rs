@@ -65,18 +65,19 @@ pub(super) struct Scratch {
     column_lanes: Vec<f64>,
 }
 
-type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, *const i8, usize);
+type MicroKernel = unsafe fn(usize, *const f32, *const f32, *const f32, *mut f32, *mut f32, usize, *const i8, usize);
 
 const KERNELS: [MicroKernel; MAX_BINS] = [
     micro::<1>, micro::<2>, micro::<3>, micro::<4>, micro::<5>, micro::<6>,
     micro::<7>, micro::<8>, micro::<9>, micro::<10>, micro::<11>, micro::<12>,
 ];
 
-/// Scores of one panel against one block of bins: `out[j * ld + i] = Σ_k panel[k][i] · w[k][j]`.
-/// Each k step also prefetches one cache line of a later panel, at `prefetch + ⌊k·rate/2¹⁶⌋`
+/// Scaled scores of one panel against one block of bins, `out[j * ld + i] = scale[i] · Σ_k
+/// panel[k][i] · w[k][j]`, folding each lane's maximum into `max[i]`. Each k step also prefetches one cache line of a later panel, at `prefetch + ⌊k·rate/2¹⁶⌋`
 /// lines (prefetches never fault, so the address may run past the data).
 #[target_feature(enable = "avx512f")]
-unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, out: *mut f32, ld: usize, prefetch: *const i8, rate: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, scale: *const f32, out: *mut f32, max: *mut f32, ld: usize, prefetch: *const i8, rate: usize) {
     let mut acc = [[_mm512_setzero_ps(); 2]; BINS];
     let (mut z, mut w) = (panel, w);
     for k in 0..d {
@@ -91,18 +92,34 @@ unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, o
         z = z.add(PANEL);
         w = w.add(BINS);
     }
+    let scale = [_mm512_loadu_ps(scale), _mm512_loadu_ps(scale.add(16))];
+    let mut lane_max = [_mm512_loadu_ps(max), _mm512_loadu_ps(max.add(16))];
     for (j, acc) in acc.iter().enumerate() {
-        _mm512_storeu_ps(out.add(j * ld), acc[0]);
-        _mm512_storeu_ps(out.add(j * ld + 16), acc[1]);
+        for h in 0..2 {
+            let v = _mm512_mul_ps(acc[h], scale[h]);
+            _mm512_storeu_ps(out.add(j * ld + 16 * h), v);
+            lane_max[h] = _mm512_max_ps(v, lane_max[h]);
+        }
     }
+    _mm512_storeu_ps(max, lane_max[0]);
+    _mm512_storeu_ps(max.add(16), lane_max[1]);
 }
 
 /// Transposes a 16 × `cols` block (`cols` ≤ 16): `dst[c * ldd + r] = src[r * lds + c]` for the 16
 /// rows r, writing only the first `keep` lanes of each destination row.
 #[target_feature(enable = "avx512f")]
 unsafe fn transpose16(src: *const f32, lds: usize, cols: usize, dst: *mut f32, ldd: usize, keep: usize) {
-    let load_mask = lane_mask(cols);
     let store_mask = lane_mask(keep);
+    for (c, r) in transposed16(src, lds, cols).iter().enumerate().take(cols) {
+        _mm512_mask_storeu_ps(dst.add(c * ldd), store_mask, *r);
+    }
+}
+
+/// The 16 × `cols` block at `src` (`cols` ≤ 16) in registers, transposed: register c holds
+/// column c, its lane r being `src[r * lds + c]`; registers past `cols` are zero.
+#[inline(always)]
+unsafe fn transposed16(src: *const f32, lds: usize, cols: usize) -> [__m512; 16] {
+    let load_mask = lane_mask(cols);
     let mut r = [_mm512_setzero_ps(); 16];
     for (i, r) in r.iter_mut().enumerate() {
         *r = _mm512_maskz_loadu_ps(load_mask, src.add(i * lds));
@@ -129,9 +146,7 @@ unsafe fn transpose16(src: *const f32, lds: usize, cols: usize, dst: *mut f32, l
         r[j] = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
         r[8 + j] = _mm512_shuffle_f32x4::<0xdd>(t[j], t[8 + j]);
     }
-    for (c, r) in r.iter().enumerate().take(cols) {
-        _mm512_mask_storeu_ps(dst.add(c * ldd), store_mask, *r);
-    }
+    r
 }
 
 #[inline(always)]
@@ -143,50 +158,35 @@ fn lane_mask(lanes: usize) -> __mmask16 {
     }
 }
 
-/// Packs `rows` rows of `z` ([rows, d], rows ≤ PANEL) into `panel` as [d][PANEL], zero-padded.
+/// Packs `rows` rows of `z` ([rows, d], rows ≤ PANEL) into `panel` as [d][PANEL], zero-padded;
+/// returns each row's Σ_k z_ik² (one FMA chain per row, in k order; zero past `rows`).
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_panel(z: &[f32], rows: usize, d: usize, panel: &mut [f32]) {
+unsafe fn pack_panel(z: &[f32], rows: usize, d: usize, panel: &mut [f32]) -> [f32; PANEL] {
+    let mut squares = [0f32; PANEL];
     if rows == PANEL {
+        // Full panels, the hot case: the squares come from the transposed registers for free.
+        let mut acc = [_mm512_setzero_ps(); 2];
         for k in (0..d).step_by(16) {
-            for half in [0, 16] {
-                transpose16(z.as_ptr().add(half * d + k), d, 16.min(d - k), panel.as_mut_ptr().add(k * PANEL + half), PANEL, 16);
+            let cols = 16.min(d - k);
+            for (h, acc) in acc.iter_mut().enumerate() {
+                for (c, column) in transposed16(z.as_ptr().add(16 * h * d + k), d, cols).iter().enumerate().take(cols) {
+                    _mm512_storeu_ps(panel.as_mut_ptr().add((k + c) * PANEL + 16 * h), *column);
+                    *acc = _mm512_fmadd_ps(*column, *column, *acc);
+                }
             }
         }
+        _mm512_storeu_ps(squares.as_mut_ptr(), acc[0]);
+        _mm512_storeu_ps(squares.as_mut_ptr().add(16), acc[1]);
     } else {
         panel.fill(0.0);
         for (i, row) in z.chunks_exact(d).enumerate() {
             for (k, &v) in row.iter().enumerate() {
                 panel[k * PANEL + i] = v;
+                squares[i] = v.mul_add(v, squares[i]);
             }
         }
     }
-}
-
-/// Σ_k z_ik² of each lane of a packed panel (two interleaved FMA chains per register).
-#[target_feature(enable = "avx512f")]
-unsafe fn panel_sum_of_squares(panel: &[f32], d: usize) -> [f32; PANEL] {
-    let p = panel.as_ptr();
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut k = 0;
-    while k + 1 < d {
-        for s in 0..2 {
-            for h in 0..2 {
-                let v = _mm512_loadu_ps(p.add((k + s) * PANEL + 16 * h));
-                acc[2 * s + h] = _mm512_fmadd_ps(v, v, acc[2 * s + h]);
-            }
-        }
-        k += 2;
-    }
-    if k < d {
-        for (h, acc) in acc.iter_mut().take(2).enumerate() {
-            let v = _mm512_loadu_ps(p.add(k * PANEL + 16 * h));
-            *acc = _mm512_fmadd_ps(v, v, *acc);
-        }
-    }
-    let mut out = [0f32; PANEL];
-    _mm512_storeu_ps(out.as_mut_ptr(), _mm512_add_ps(acc[0], acc[2]));
-    _mm512_storeu_ps(out.as_mut_ptr().add(16), _mm512_add_ps(acc[1], acc[3]));
-    out
+    squares
 }
 
 /// One chunk of rows (`z`: [m, d] f32 with m = out.len() / n): soft assignments into `out`
@@ -219,8 +219,7 @@ pub(super) unsafe fn assign_chunk(
     for p in 0..panels {
         let (first, rows) = (p * PANEL, PANEL.min(m - p * PANEL));
         let src = &z[first * d..(first + rows) * d];
-        pack_panel(src, rows, d, &mut s.panel);
-        let squares = panel_sum_of_squares(&s.panel, d);
+        let squares = pack_panel(src, rows, d, &mut s.panel);
         let mut scale = [0f32; PANEL];
         for (i, row) in src.chunks_exact(d).enumerate() {
             scale[i] = inverse_scaled_norm(squares[i], row, epsilon, first_row + (first + i) as u64)?;
@@ -230,12 +229,14 @@ pub(super) unsafe fn assign_chunk(
         let ahead = &z[((p + 2) * PANEL).min(m) * d..((p + 3) * PANEL).min(m) * d];
         let lines_per_call = (ahead.len() * 4).div_ceil(64).div_ceil(w.blocks.len());
         let rate = (lines_per_call << 16) / d;
+        let mut max = [f32::NEG_INFINITY; PANEL];
         for (b, block) in w.blocks.iter().enumerate() {
             let prefetch = ahead.as_ptr().cast::<i8>().wrapping_add(b * lines_per_call * 64);
-            KERNELS[block.bins - 1](d, s.panel.as_ptr(), w.data.as_ptr().add(block.offset), s.scores.as_mut_ptr().add(block.first_bin * PANEL), PANEL, prefetch, rate);
+            let (weights, out) = (w.data.as_ptr().add(block.offset), s.scores.as_mut_ptr().add(block.first_bin * PANEL));
+            KERNELS[block.bins - 1](d, s.panel.as_ptr(), weights, scale.as_ptr(), out, max.as_mut_ptr(), PANEL, prefetch, rate);
         }
         let entropy = row_entropy.as_deref_mut().map(|h| &mut h[first..first + rows]);
-        softmax_panel(&mut s.scores, &mut s.exps, n, &scale, rows, &mut s.column_lanes, entropy);
+        softmax_panel(&s.scores, &mut s.exps, n, &max, rows, &mut s.column_lanes, entropy);
         for j in (0..n).step_by(16) {
             for i in (0..rows).step_by(16) {
                 transpose16(s.exps.as_ptr().add(j * PANEL + i), PANEL, 16.min(rows - i), out.as_mut_ptr().add((first + i) * n + j), n, 16.min(n - j));
@@ -245,26 +246,17 @@ pub(super) unsafe fn assign_chunk(
     Ok(s.column_lanes.chunks_exact(8).map(|lanes| lanes.iter().sum()).collect())
 }
 
-/// The softmax of one panel down its lanes: `scores` ([n][PANEL], z̄·w unscaled) becomes the
-/// scaled scores and `exps` the probabilities; each bin's probabilities over the first `rows`
+/// The softmax of one panel down its lanes: `scores` ([n][PANEL], scaled, with each lane's
+/// maximum in `max`) becomes probabilities in `exps`; each bin's probabilities over the first `rows`
 /// lanes are added to its 8 f64 lanes in `column_lanes`, and H(p_i) goes to `entropy`.
 ///
 /// The entropy uses ln p = (s − max) − ln Σe, the log-sum-exp identity, instead of a logarithm
 /// per element, with soft_h's clip: Σ p · max(ln p, ln 1e-9), normalised by Σp as elsewhere.
 #[target_feature(enable = "avx512f")]
-unsafe fn softmax_panel(scores: &mut [f32], exps: &mut [f32], n: usize, scale: &[f32; PANEL], rows: usize, column_lanes: &mut [f64], entropy: Option<&mut [f64]>) {
-    let sp = scores.as_mut_ptr();
+unsafe fn softmax_panel(scores: &[f32], exps: &mut [f32], n: usize, lane_max: &[f32; PANEL], rows: usize, column_lanes: &mut [f64], entropy: Option<&mut [f64]>) {
+    let sp = scores.as_ptr();
     let ep = exps.as_mut_ptr();
-    let sc = [_mm512_loadu_ps(scale.as_ptr()), _mm512_loadu_ps(scale.as_ptr().add(16))];
-    let mut max = [_mm512_set1_ps(f32::NEG_INFINITY); 2];
-    for j in 0..n {
-        for h in 0..2 {
-            let at = sp.add(j * PANEL + 16 * h);
-            let v = _mm512_mul_ps(_mm512_loadu_ps(at), sc[h]);
-            _mm512_storeu_ps(at, v);
-            max[h] = _mm512_max_ps(v, max[h]);
-        }
-    }
+    let max = [_mm512_loadu_ps(lane_max.as_ptr()), _mm512_loadu_ps(lane_max.as_ptr().add(16))];
     let mut total = [_mm512_setzero_ps(); 2];
     for j in 0..n {
         for h in 0..2 {
@@ -279,10 +271,7 @@ unsafe fn softmax_panel(scores: &mut [f32], exps: &mut [f32], n: usize, scale: &
     let mut totals = [0f32; PANEL];
     _mm512_storeu_ps(totals.as_mut_ptr(), total[0]);
     _mm512_storeu_ps(totals.as_mut_ptr().add(16), total[1]);
-    let mut maxes = [0f32; PANEL];
-    _mm512_storeu_ps(maxes.as_mut_ptr(), max[0]);
-    _mm512_storeu_ps(maxes.as_mut_ptr().add(16), max[1]);
-    for ((s, &m), &t) in shift.iter_mut().zip(&maxes).zip(&totals) {
+    for ((s, &m), &t) in shift.iter_mut().zip(lane_max).zip(&totals) {
         *s = m + fast_ln(t);
     }
     let shift = [_mm512_loadu_ps(shift.as_ptr()), _mm512_loadu_ps(shift.as_ptr().add(16))];
