@@ -110,8 +110,16 @@ unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, s
 #[target_feature(enable = "avx512f")]
 unsafe fn transpose16(src: *const f32, lds: usize, cols: usize, dst: *mut f32, ldd: usize, keep: usize) {
     let store_mask = lane_mask(keep);
-    for (c, r) in transposed16(src, lds, cols).iter().enumerate().take(cols) {
-        _mm512_mask_storeu_ps(dst.add(c * ldd), store_mask, *r);
+    let r = transposed16(src, lds, cols);
+    // A constant trip count for full blocks keeps the 16 registers out of memory.
+    if cols == 16 {
+        for (c, r) in r.iter().enumerate() {
+            _mm512_mask_storeu_ps(dst.add(c * ldd), store_mask, *r);
+        }
+    } else {
+        for (c, r) in r.iter().enumerate().take(cols) {
+            _mm512_mask_storeu_ps(dst.add(c * ldd), store_mask, *r);
+        }
     }
 }
 
@@ -169,9 +177,16 @@ unsafe fn pack_panel(z: &[f32], rows: usize, d: usize, panel: &mut [f32]) -> [f3
         for k in (0..d).step_by(16) {
             let cols = 16.min(d - k);
             for (h, acc) in acc.iter_mut().enumerate() {
-                for (c, column) in transposed16(z.as_ptr().add(16 * h * d + k), d, cols).iter().enumerate().take(cols) {
-                    _mm512_storeu_ps(panel.as_mut_ptr().add((k + c) * PANEL + 16 * h), *column);
-                    *acc = _mm512_fmadd_ps(*column, *column, *acc);
+                let columns = transposed16(z.as_ptr().add(16 * h * d + k), d, cols);
+                let mut store = |c: usize| {
+                    _mm512_storeu_ps(panel.as_mut_ptr().add((k + c) * PANEL + 16 * h), columns[c]);
+                    *acc = _mm512_fmadd_ps(columns[c], columns[c], *acc);
+                };
+                // A constant trip count for full blocks keeps the 16 registers out of memory.
+                if cols == 16 {
+                    (0..16).for_each(&mut store);
+                } else {
+                    (0..cols).for_each(&mut store);
                 }
             }
         }
