@@ -496,6 +496,15 @@ mod tests {
             for (x, y) in a.row_entropy.unwrap().iter().zip(b.row_entropy.unwrap()) {
                 assert!((x - y).abs() <= 1e-5, "n={n} d={d}: row entropy {x} vs {y}");
             }
+            // A row whose squares overflow f32 is normalised in f64: same p as the row scaled down.
+            let mut scaled = z.clone();
+            scaled[..d].iter_mut().for_each(|v| *v *= 1e20);
+            for assigner in [&fast, &portable] {
+                let big = assigner.assign(Rows::F32(&scaled), 0, false).unwrap();
+                for (x, y) in big.p[..n].iter().zip(&b.p[..n]) {
+                    assert!((x - y).abs() <= 1e-5 * y.max(1e-3), "n={n} d={d}: p of a 1e20-scaled row {x} vs {y}");
+                }
+            }
             let mut bad = z.clone();
             bad[(rows - 1) * d] = f32::INFINITY;
             let (ea, eb) = (fast.assign(Rows::F32(&bad), 5, false).unwrap_err(), portable.assign(Rows::F32(&bad), 5, false).unwrap_err());
