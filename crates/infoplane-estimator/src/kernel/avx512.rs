@@ -73,8 +73,9 @@ const KERNELS: [MicroKernel; MAX_BINS] = [
 ];
 
 /// Scaled scores of one panel against one block of bins, `out[j * ld + i] = scale[i] · Σ_k
-/// panel[k][i] · w[k][j]`, folding each lane's maximum into `max[i]`. Each k step also prefetches one cache line of a later panel, at `prefetch + ⌊k·rate/2¹⁶⌋`
-/// lines (prefetches never fault, so the address may run past the data).
+/// panel[k][i] · w[k][j]`, folding each lane's maximum into `max[i]`. Each k step also prefetches
+/// one cache line of a later panel, at `prefetch + ⌊k·rate/2¹⁶⌋` lines (prefetches never fault,
+/// so the address may run past the data).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, scale: *const f32, out: *mut f32, max: *mut f32, ld: usize, prefetch: *const i8, rate: usize) {
