@@ -163,6 +163,7 @@ impl SoftAssigner {
         Ok(column_sums)
     }
 
+    /// Chunk `chunk` of `rows` (f16/bf16 widened to f32 first) on the path this CPU takes.
     fn assign_chunk(
         &self,
         rows: Rows<'_>,
@@ -174,60 +175,43 @@ impl SoftAssigner {
         let (n, d) = (self.n, self.d);
         let m = out.len() / n;
         let start = chunk * CHUNK_ROWS;
-        WIDENED.with_borrow_mut(|widened| self.assign_widened(rows.slice(start * d..(start + m) * d), widened, start, first_position, out, row_entropy))
-    }
-
-    fn assign_widened(
-        &self,
-        rows: Rows<'_>,
-        widened: &mut Vec<f32>,
-        start: usize,
-        first_position: u64,
-        out: &mut [f32],
-        row_entropy: Option<&mut [f64]>,
-    ) -> Result<Vec<f64>, EstimatorError> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if let Some(packed) = &self.avx512 {
-                let z = widen(rows, widened);
-                // SAFETY: `avx512` is only built when the CPU has AVX-512F.
-                return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_position + start as u64, out, row_entropy, scratch) });
+        let first_row = first_position + start as u64;
+        WIDENED.with_borrow_mut(|widened| {
+            let z = widen(rows.slice(start * d..(start + m) * d), widened);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(packed) = &self.avx512 {
+                    // SAFETY: `avx512` is only built when the CPU has AVX-512F.
+                    return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_row, out, row_entropy, scratch) });
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the features were just detected on this CPU.
+                    return unsafe { self.chunk_avx2(z, first_row, out, row_entropy) };
+                }
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the features were just detected on this CPU.
-                return unsafe { self.chunk_avx2(rows, widened, start, first_position, out, row_entropy) };
-            }
-        }
-        self.chunk(rows, widened, start, first_position, out, row_entropy)
+            self.chunk(z, first_row, out, row_entropy)
+        })
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn chunk_avx2(&self, rows: Rows<'_>, widened: &mut Vec<f32>, start: usize, first_position: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
-        self.chunk(rows, widened, start, first_position, out, row_entropy)
+    unsafe fn chunk_avx2(&self, z: &[f32], first_row: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
+        self.chunk(z, first_row, out, row_entropy)
     }
 
-    /// One chunk on the portable path: widen, row norms, GEMM, softmax, column sums, row
-    /// entropies. Inlined into a copy per instruction set (AVX2, baseline; CPUs with AVX-512 take
-    /// `avx512::assign_chunk`) so every loop vectorises for the CPU it runs on. (The wrapper
-    /// above is spelled out on purpose: a generic "run this closure with AVX-512"
-    /// helper leaves the closure un-inlined and baseline-compiled, which measured 25% slower.)
+    /// One chunk on the portable path (`z` is [m, d], its first row at position `first_row`):
+    /// row norms, GEMM, softmax, column sums, row entropies. Inlined into a copy per instruction
+    /// set (AVX2, baseline; CPUs with AVX-512 take `avx512::assign_chunk`) so every loop
+    /// vectorises for the CPU it runs on. (The wrapper above is spelled out on purpose: a generic
+    /// "run this closure with these features" helper leaves the closure un-inlined and
+    /// baseline-compiled, which measured 25% slower.)
     #[inline(always)]
-    fn chunk(
-        &self,
-        rows: Rows<'_>,
-        widened: &mut Vec<f32>,
-        start: usize,
-        first_position: u64,
-        out: &mut [f32],
-        row_entropy: Option<&mut [f64]>,
-    ) -> Result<Vec<f64>, EstimatorError> {
+    fn chunk(&self, z: &[f32], first_row: u64, out: &mut [f32], row_entropy: Option<&mut [f64]>) -> Result<Vec<f64>, EstimatorError> {
         let (n, d) = (self.n, self.d);
         let m = out.len() / n;
-        let z = widen(rows, widened);
         let mut scale = vec![0f32; m];
         for (i, row) in z.chunks_exact(d).enumerate() {
-            scale[i] = inverse_scaled_norm(sum_of_squares(row), row, self.epsilon, first_position + (start + i) as u64)?;
+            scale[i] = inverse_scaled_norm(sum_of_squares(row), row, self.epsilon, first_row + i as u64)?;
         }
         // SAFETY: all pointers come from slices of exactly the sizes gemm reads and writes:
         // z is [m, d] row-major, w_t is [d, n] row-major, out is [m, n] row-major.
