@@ -11,7 +11,7 @@
 //! Each score Σ_k z_ik w_jk is one FMA chain in k order, so a row's numbers do not depend on the
 //! chunking or the thread count.
 
-use super::{fast_ln, inverse_scaled_norm, CLIP};
+use super::{entropy_of_unnormalised, fast_ln, inverse_scaled_norm, CLIP};
 use crate::EstimatorError;
 use std::arch::x86_64::*;
 
@@ -323,8 +323,7 @@ unsafe fn softmax_panel(scores: &[f32], exps: &mut [f32], n: usize, lane_max: &[
             _mm512_storeu_pd(a.as_mut_ptr().add(8 * q), plogp_sum[q]);
         }
         for ((h, &t), &a) in entropy.iter_mut().zip(&t).zip(&a) {
-            // Σ q ln q with q = p/t: (Σ p ln p)/t − ln t.
-            *h = -(a / t - t.ln());
+            *h = entropy_of_unnormalised(t, a);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Soft assignment p = softmax(z̄Wᵀ/ε), row by row, on f32/f16/bf16 input.
 //!
 //! The matrix product runs on the raw rows (no normalised copy) and each row of scores is scaled
-//! by 1/(ε‖z‖) afterwards. Work is cut into fixed chunks of [`CHUNK_ROWS`] rows, each done by one
-//! single-threaded GEMM call, so every row's numbers are the same whatever the thread count.
+//! by 1/(ε‖z‖) afterwards. Work is cut into fixed chunks of [`CHUNK_ROWS`] rows, done in parallel,
+//! each on one thread: on CPUs with AVX-512F by our own kernel (`avx512`, positions in the SIMD
+//! lanes), elsewhere by one single-threaded `gemm` call and a row-wise softmax. Either way every
+//! row's numbers are the same whatever the thread count.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -304,7 +306,13 @@ fn row_entropy_nats(row: &[f32]) -> f64 {
         t += v as f64;
         a += v as f64 * fast_ln(v.max(CLIP as f32)) as f64;
     }
-    // Σ q ln q with q = p/t: (Σ p ln p)/t − ln t.
+    entropy_of_unnormalised(t, a)
+}
+
+/// H(q) in nats of q = p/t, from t = Σp and a = Σ p ln p (p's sum is 1 only up to rounding):
+/// Σ q ln q = a/t − ln t.
+#[inline(always)]
+fn entropy_of_unnormalised(t: f64, a: f64) -> f64 {
     -(a / t - t.ln())
 }
 
