@@ -100,15 +100,14 @@ impl GgufFile {
         names.sort();
         for name in names {
             let dims = content.tensor_infos[name].shape.dims();
-            match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
-                Some(n) if n > isize::MAX as usize / 8 => {}
-                None => {}
+            let elements = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= isize::MAX as usize / 8);
+            match elements {
+                None => return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} overflow"))),
                 // An empty tensor reaches candle as a dangling, unaligned pointer that it casts
                 // to its block type (undefined behaviour; a panic under debug assertions).
                 Some(0) => return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} hold no elements"))),
-                Some(_) => continue,
+                Some(_) => {}
             }
-            return Err(RuntimeError::format(path, FORMAT, format!("tensor {name}: dimensions {dims:?} overflow")));
         }
         Ok(GgufFile { path: path.to_path_buf(), content })
     }
