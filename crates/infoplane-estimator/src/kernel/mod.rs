@@ -246,18 +246,18 @@ impl SoftAssigner {
 /// The rows as f32: borrowed when they are f32, else widened into `buffer`.
 #[inline(always)]
 fn widen<'a>(rows: Rows<'a>, buffer: &'a mut Vec<f32>) -> &'a [f32] {
+    fn into<'a, H>(v: &[H], buffer: &'a mut Vec<f32>) -> &'a [f32]
+    where
+        [H]: half::slice::HalfFloatSliceExt,
+    {
+        buffer.resize(v.len(), 0.0);
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, buffer);
+        buffer
+    }
     match rows {
         Rows::F32(v) => v,
-        Rows::F16(v) => {
-            buffer.resize(v.len(), 0.0);
-            half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, buffer);
-            buffer
-        }
-        Rows::BF16(v) => {
-            buffer.resize(v.len(), 0.0);
-            half::slice::HalfFloatSliceExt::convert_to_f32_slice(v, buffer);
-            buffer
-        }
+        Rows::F16(v) => into(v, buffer),
+        Rows::BF16(v) => into(v, buffer),
     }
 }
 
