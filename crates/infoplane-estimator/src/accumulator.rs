@@ -5,14 +5,15 @@
 //! least twice, an n-vector of f64 sums and a count (8n + 8 B per side). A label known from a
 //! complete pre-pass to occur once holds no vector: its term N_x/N·H(p_i) is added as a scalar.
 
-use crate::kernel::{entropy_efficiency, Rows, SoftAssigner};
+use crate::kernel::{entropy_efficiency, Rows, SoftAssigner, CHUNK_ROWS};
 use crate::labels::LabelIndex;
 use crate::{Calibration, EstimatorError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 pub const PARTIAL_FORMAT_VERSION: u32 = 1;
-const BLOCK_ROWS: usize = 16_384;
 
 /// How labels are weighted in Σ_x ω_x H(Z | X = x).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,10 +87,24 @@ pub struct LabelBatch<'a> {
 const NO_SLOT: u32 = u32::MAX;
 const SINGLETON: u32 = u32::MAX - 1;
 const SKIPPED: u32 = u32::MAX - 2;
+/// Counted once by the pre-pass and not seen yet. The lowest marker: smaller values are slots.
+const ONCE: u32 = u32::MAX - 3;
+
+/// What a label's pre-pass count makes of it: SKIPPED under `min_count`, ONCE (a scalar term)
+/// when it occurs once, else NO_SLOT (a row of sums when first seen).
+fn kind_from_count(count: u64, min_count: u64) -> u32 {
+    if count < min_count {
+        SKIPPED
+    } else if count == 1 {
+        ONCE
+    } else {
+        NO_SLOT
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 struct Side {
-    /// Per dense id: NO_SLOT, SINGLETON (seen, scalar term), SKIPPED, or a row of `sums`.
+    /// Per dense id: NO_SLOT, ONCE, SINGLETON (seen, scalar term), SKIPPED, or a row of `sums`.
     slots: Vec<u32>,
     slot_ids: Vec<u32>,
     slot_n: Vec<u64>,
@@ -119,14 +134,155 @@ pub struct Accumulator {
     counts: Vec<f64>,
     sets: Vec<LabelSet>,
     poisoned: bool,
-    /// Two reused soft-assignment buffers for the pipeline (not state: never serialised or merged).
-    scratch: [Scratch; 2],
+    /// Reused per-chunk soft-assignment buffers (not state: never serialised or merged).
+    spare: Vec<ChunkOut>,
 }
 
+/// One chunk's soft assignments, its row entropies (when wanted) and its column sums.
 #[derive(Clone, Debug, Default)]
-struct Scratch {
+struct ChunkOut {
     p: Vec<f32>,
     h: Vec<f64>,
+    column_sums: Vec<f64>,
+}
+
+/// A chunk of an update: its output once assigned, and how many consumers have yet to read it
+/// (the buffer goes back to the pool when none has).
+struct ChunkSlot {
+    out: RwLock<Option<ChunkOut>>,
+    unread: AtomicUsize,
+}
+
+/// What a consumer does with each chunk, in chunk order.
+enum Consume<'a> {
+    /// Adds the chunk's column sums to the update's.
+    Bins(Vec<f64>),
+    /// Adds the chunk's rows to one side of one label set.
+    Labels(SideJob<'a>),
+}
+
+/// A consumer and the chunk it takes next; it stops at its first failure.
+struct Cursor<'a> {
+    consume: Consume<'a>,
+    next: usize,
+    failure: Option<String>,
+}
+
+impl Cursor<'_> {
+    /// Consumes chunks in order for as long as the next one is assigned, handing each buffer to
+    /// `pool` once every consumer has read it.
+    fn take_ready(&mut self, slots: &[ChunkSlot], n: usize, pool: &Mutex<Vec<ChunkOut>>) {
+        while self.failure.is_none() && self.next < slots.len() {
+            let slot = &slots[self.next];
+            {
+                let guard = slot.out.read().expect("no panics while held");
+                let Some(out) = guard.as_ref() else { return };
+                match &mut self.consume {
+                    Consume::Bins(sums) => {
+                        for (a, b) in sums.iter_mut().zip(&out.column_sums) {
+                            *a += b;
+                        }
+                    }
+                    Consume::Labels(job) => {
+                        let start = self.next * CHUNK_ROWS;
+                        let ids = &job.ids[start..start + out.p.len() / n];
+                        let h = (!out.h.is_empty()).then_some(out.h.as_slice());
+                        if let Err(e) = job.side.absorb(ids, &out.p, n, h, job.index, job.counts_complete, job.spec) {
+                            self.failure = Some(format!("label set {:?}: {e}", job.spec.name));
+                        }
+                    }
+                }
+            }
+            if slot.unread.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(out) = slot.out.write().expect("no panics while held").take() {
+                    pool.lock().expect("no panics while held").push(out);
+                }
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// The rows of one update, assigned chunk by chunk on every thread with chunks claimed in
+/// order; after each chunk, the thread that computed it hands every chunk now ready to each
+/// consumer it can lock (the column sums and every label-set side), so a chunk's p is mostly read
+/// back from the cache of the core that wrote it, and its buffer is reused as soon as all have
+/// read it. Each consumer takes chunks strictly in order, so no sum depends on the thread count.
+/// Returns the update's column sums (partial on failure), whether any label set absorbed rows,
+/// and the first failure (the lowest failing chunk's, else the first set's).
+#[allow(clippy::too_many_arguments)]
+fn assign_and_absorb(
+    assigner: &SoftAssigner,
+    rows: Rows<'_>,
+    first_position: u64,
+    want_row_entropy: bool,
+    sets: &mut [LabelSet],
+    labels: &[LabelBatch<'_>],
+    spare: &mut Vec<ChunkOut>,
+    n: usize,
+) -> (Vec<f64>, bool, Option<EstimatorError>) {
+    let m = rows.len() / assigner.dim();
+    let chunks = m.div_ceil(CHUNK_ROWS);
+    let mut cursors = vec![Mutex::new(Cursor { consume: Consume::Bins(vec![0.0; n]), next: 0, failure: None })];
+    for (set, batch) in sets.iter_mut().zip(labels) {
+        let (index, counts_complete, spec) = (&set.index, set.counts_complete, &set.spec);
+        let side = |side, ids| Mutex::new(Cursor { consume: Consume::Labels(SideJob { side, ids, index, counts_complete, spec }), next: 0, failure: None });
+        cursors.push(side(&mut set.real, batch.ids));
+        if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
+            cursors.push(side(null, ids));
+        }
+    }
+    let slots: Vec<ChunkSlot> = (0..chunks).map(|_| ChunkSlot { out: RwLock::new(None), unread: AtomicUsize::new(cursors.len()) }).collect();
+    let pool = Mutex::new(std::mem::take(spare));
+    // Chunks past the lowest failing one are not started; those before it all finish, so the
+    // error reported is always the first bad row's.
+    let (next, stop_after) = (AtomicUsize::new(0), AtomicUsize::new(usize::MAX));
+    let errors = Mutex::new(Vec::new());
+    // Each worker claims its next chunk before computing this one, so the kernel can prefetch it.
+    let worker = || {
+        let mut c = next.fetch_add(1, Ordering::Relaxed);
+        while c < chunks && c <= stop_after.load(Ordering::Relaxed) {
+            let following = next.fetch_add(1, Ordering::Relaxed);
+            let mut out = pool.lock().expect("no panics while held").pop().unwrap_or_default();
+            let len = CHUNK_ROWS.min(m - c * CHUNK_ROWS);
+            out.p.resize(len * n, 0.0);
+            out.h.resize(if want_row_entropy { len } else { 0 }, 0.0);
+            let h = want_row_entropy.then_some(out.h.as_mut_slice());
+            match assigner.assign_chunk(rows, c, first_position, &mut out.p, h, (following < chunks).then_some(following)) {
+                Ok(sums) => {
+                    out.column_sums = sums;
+                    *slots[c].out.write().expect("no panics while held") = Some(out);
+                }
+                Err(e) => {
+                    stop_after.fetch_min(c, Ordering::Relaxed);
+                    errors.lock().expect("no panics while held").push((c, e));
+                    return;
+                }
+            }
+            // Start at a different consumer per chunk so threads seldom meet on one lock; one
+            // locked elsewhere is left to that thread, or to the drain below.
+            for k in 0..cursors.len() {
+                if let Ok(mut cursor) = cursors[(c + k) % cursors.len()].try_lock() {
+                    cursor.take_ready(&slots, n, &pool);
+                }
+            }
+            c = following;
+        }
+    };
+    let threads = rayon::current_num_threads().clamp(1, chunks.max(1));
+    (0..threads).into_par_iter().for_each(|_| worker());
+    let mut cursors: Vec<Cursor<'_>> = cursors.into_iter().map(|c| c.into_inner().expect("no panics while held")).collect();
+    cursors.par_iter_mut().for_each(|cursor| cursor.take_ready(&slots, n, &pool));
+    *spare = pool.into_inner().expect("no panics while held");
+    spare.extend(slots.into_iter().filter_map(|slot| slot.out.into_inner().expect("no panics while held")));
+    let absorbed = cursors[1..].iter().any(|c| c.next > 0);
+    let failure = errors.into_inner().expect("no panics while held").into_iter().min_by_key(|(c, _)| *c).map(|(_, e)| e);
+    let failure = failure.or_else(|| cursors.iter_mut().find_map(|c| c.failure.take()).map(EstimatorError::Corrupt));
+    let column_sums = match cursors.swap_remove(0).consume {
+        Consume::Bins(sums) => sums,
+        Consume::Labels(_) => unreachable!("the first cursor sums the bins"),
+    };
+    (column_sums, absorbed, failure)
 }
 
 /// Adds rows `start..end` (whose soft assignments are `p`) to every label set's sums; the first
@@ -198,56 +354,67 @@ impl Side {
         if self.slots.len() < index.len() {
             self.slots.resize(index.len(), NO_SLOT);
         }
+        // Locals, not fields: the compiler keeps them in registers across the loop's stores.
+        let (mut singleton_h_sum, mut singleton_count) = (self.singleton_h_sum, self.singleton_count);
+        let mut result = Ok(());
         for (i, &id) in job_ids.iter().enumerate() {
             self.prefetch_ahead(job_ids, p, i, n);
-            let row = &p[i * n..(i + 1) * n];
             let mut slot = self.slots[id as usize];
             if slot == NO_SLOT {
-                let global = index.count(id);
-                slot = if counts_complete && global < spec.min_count {
-                    SKIPPED
-                } else if counts_complete && global == 1 {
+                // Not classified by the pre-pass (a resumed partial): classify now.
+                slot = if counts_complete { kind_from_count(index.count(id), spec.min_count) } else { NO_SLOT };
+                if slot == NO_SLOT {
+                    slot = self.slot_ids.len() as u32;
+                    self.slot_ids.push(id);
+                    self.slot_n.push(0);
+                    self.sums.resize(self.sums.len() + n, 0.0);
+                }
+                self.slots[id as usize] = slot;
+            }
+            match slot {
+                ONCE => {
                     let h = row_entropy.expect("row entropies are computed when singletons are possible")[i];
-                    self.singleton_h_sum += h;
-                    self.singleton_count += 1;
+                    singleton_h_sum += h;
+                    singleton_count += 1;
                     if spec.per_label {
                         self.singleton_h.push((id, h));
                     }
                     self.slots[id as usize] = SINGLETON;
-                    continue;
-                } else {
-                    let s = self.slot_ids.len() as u32;
-                    self.slot_ids.push(id);
-                    self.slot_n.push(0);
-                    self.sums.resize(self.sums.len() + n, 0.0);
-                    s
-                };
-                self.slots[id as usize] = slot;
-            }
-            match slot {
+                }
                 SKIPPED => {}
                 SINGLETON => {
-                    return Err(format!(
-                        "label {:?} occurs more often than the pre-pass counted (1)",
-                        index.key(id)
-                    ))
+                    result = Err(format!("label {:?} occurs more often than the pre-pass counted (1)", index.key(id)));
+                    break;
                 }
                 s => {
                     let s = s as usize;
                     self.slot_n[s] += 1;
+                    let row = &p[i * n..(i + 1) * n];
                     for (a, &b) in self.sums[s * n..(s + 1) * n].iter_mut().zip(row) {
                         *a += b as f64;
                     }
                 }
             }
         }
-        Ok(())
+        self.singleton_h_sum = singleton_h_sum;
+        self.singleton_count = singleton_count;
+        result
+    }
+
+    /// Marks the labels the pre-pass counted once (ONCE) or under `min_count` (SKIPPED), so
+    /// absorbing reads one array per row instead of also the label's count.
+    fn classify(&mut self, counts: &[u64], min_count: u64) {
+        for (slot, &count) in self.slots.iter_mut().zip(counts) {
+            if *slot == NO_SLOT {
+                *slot = kind_from_count(count, min_count);
+            }
+        }
     }
 
     /// Labels land on random rows of `sums`, so the loop stalls on cache misses unless they are
     /// asked for early: the slot of the label `2·AHEAD` positions on, then the sums row and count
     /// of the one `AHEAD` positions on (whose slot is in cache by then) and its row of `p`, which
-    /// is read only when the label has a row (so the hardware prefetcher cannot guess it).
+    /// is read only when the label has or gets a row (so the hardware prefetcher cannot guess it).
     #[inline(always)]
     fn prefetch_ahead(&self, job_ids: &[u32], p: &[f32], i: usize, n: usize) {
         #[cfg(target_arch = "x86_64")]
@@ -262,13 +429,17 @@ impl Side {
                     }
                 }
                 if let Some(&near) = job_ids.get(i + AHEAD) {
-                    let s = self.slots.get(near as usize).copied().unwrap_or(NO_SLOT) as usize;
+                    let slot = self.slots.get(near as usize).copied().unwrap_or(SKIPPED);
+                    let s = slot as usize;
                     if s < self.slot_n.len() {
                         _mm_prefetch::<_MM_HINT_T0>(self.slot_n.as_ptr().add(s).cast());
                         let row = self.sums.as_ptr().add(s * n).cast::<i8>();
                         for line in (0..n * 8).step_by(64) {
                             _mm_prefetch::<_MM_HINT_T0>(row.add(line));
                         }
+                    }
+                    // A label's first row (NO_SLOT) is added too, once its sums row exists.
+                    if s < self.slot_n.len() || slot == NO_SLOT {
                         let p_row = p.as_ptr().wrapping_add((i + AHEAD) * n).cast::<i8>();
                         for line in (0..n * 4).step_by(64) {
                             _mm_prefetch::<_MM_HINT_T0>(p_row.wrapping_add(line));
@@ -286,7 +457,7 @@ impl Side {
         let (mut kept, mut kept_positions, mut seen) = (0u64, 0u64, 0u64);
         let mut per_label = spec.per_label.then(Vec::new);
         for (id, &slot) in self.slots.iter().enumerate() {
-            if slot >= SKIPPED {
+            if slot >= ONCE {
                 continue;
             }
             let s = slot as usize;
@@ -382,7 +553,10 @@ impl Side {
         for (s, &oid) in other.slot_ids.iter().enumerate() {
             let id = map[oid as usize] as usize;
             let slot = match self.slots[id] {
-                NO_SLOT => {
+                // Any marker: equal complete counts make ONCE or SKIPPED here impossible unless
+                // a partial lied, and a new row is the answer that cannot index out of bounds.
+                s if s < ONCE => s as usize,
+                _ => {
                     let new = self.slot_ids.len() as u32;
                     self.slot_ids.push(id as u32);
                     self.slot_n.push(0);
@@ -390,7 +564,6 @@ impl Side {
                     self.slots[id] = new;
                     new as usize
                 }
-                s => s as usize,
             };
             self.slot_n[slot] += other.slot_n[s];
             for (a, b) in self.sums[slot * n..(slot + 1) * n].iter_mut().zip(&other.sums[s * n..(s + 1) * n]) {
@@ -420,7 +593,7 @@ struct Conditional {
 impl Accumulator {
     pub fn new(settings: Settings) -> Self {
         let counts = vec![0.0; settings.n_bins];
-        Accumulator { settings, positions: 0, counts, sets: Vec::new(), poisoned: false, scratch: Default::default() }
+        Accumulator { settings, positions: 0, counts, sets: Vec::new(), poisoned: false, spare: Vec::new() }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -451,7 +624,13 @@ impl Accumulator {
         let len = index.len();
         // With complete counts the labels that will hold vectors are known: allocate them once.
         let repeated = if counts_complete { index.counts().iter().filter(|&&c| c >= spec.min_count.max(2)).count() } else { 0 };
-        let side = || Side::with_capacity(len, repeated, self.settings.n_bins);
+        let side = || {
+            let mut side = Side::with_capacity(len, repeated, self.settings.n_bins);
+            if counts_complete {
+                side.classify(index.counts(), spec.min_count);
+            }
+            side
+        };
         self.sets.push(LabelSet {
             real: side(),
             null: spec.null.then(side),
@@ -477,8 +656,9 @@ impl Accumulator {
     }
 
     /// Accumulates the soft assignments of `rows` ([len/d, d]) under one label batch per set, in
-    /// the order the sets were added. On error the accumulator is poisoned: rows of earlier
-    /// blocks may already be in it, so it refuses to report or serialise.
+    /// the order the sets were added. On error nothing of this update counts; if some of its
+    /// rows already reached the label sums, the accumulator is poisoned and refuses to report or
+    /// serialise.
     pub fn update(&mut self, assigner: &SoftAssigner, rows: Rows<'_>, labels: &[LabelBatch<'_>]) -> Result<(), EstimatorError> {
         self.check_usable()?;
         let s = &self.settings;
@@ -493,47 +673,15 @@ impl Accumulator {
         self.check_labels(labels, count)?;
         let want_row_entropy = self.wants_row_entropy();
         let n = s.n_bins;
-        // Pipeline: while block k's soft assignments are added to the label sums, block k + 1's are
-        // computed into the other buffer (rayon::join lets idle threads steal from either side).
-        let blocks: Vec<(usize, usize)> = (0..count).step_by(BLOCK_ROWS).map(|b| (b, (b + BLOCK_ROWS).min(count))).collect();
-        let Accumulator { sets, counts, positions, scratch, .. } = self;
-        let [buf_a, buf_b] = scratch;
-        let mut done = 0usize;
-        for k in 0..=blocks.len() {
-            let (current, previous) = if k % 2 == 0 { (&mut *buf_a, &*buf_b) } else { (&mut *buf_b, &*buf_a) };
-            let first_position = *positions + blocks.get(k).map_or(0, |&(start, _)| start as u64);
-            let assign = || -> Option<Result<Vec<f64>, EstimatorError>> {
-                let &(start, end) = blocks.get(k)?;
-                let Scratch { p, h } = current;
-                Some(assigner.assign_into(rows.slice(start * d..end * d), first_position, want_row_entropy, p, h))
-            };
-            let absorb = || -> Option<String> {
-                let &(start, end) = blocks.get(k.checked_sub(1)?)?;
-                absorb_block(sets, labels, start, end, &previous.p, want_row_entropy.then_some(previous.h.as_slice()), n)
-            };
-            let (assigned, failure) = rayon::join(assign, absorb);
-            if k > 0 {
-                done = blocks[k - 1].1;
-            }
-            if let Some(failure) = failure {
-                *positions += done as u64;
-                self.poisoned = true;
-                return Err(EstimatorError::Corrupt(failure));
-            }
-            match assigned {
-                Some(Ok(column_sums)) => {
-                    for (c, v) in counts.iter_mut().zip(&column_sums) {
-                        *c += v;
-                    }
-                }
-                Some(Err(e)) => {
-                    *positions += done as u64;
-                    // Rows of earlier blocks are in the sums; this block's bin counts are not.
-                    self.poisoned = k > 0;
-                    return Err(e);
-                }
-                None => {}
-            }
+        let Accumulator { sets, counts, positions, spare, poisoned, .. } = self;
+        let (column_sums, absorbed, failure) = assign_and_absorb(assigner, rows, *positions, want_row_entropy, sets, labels, spare, n);
+        if let Some(e) = failure {
+            // Label sums may hold rows of this update that its bin sums and count do not.
+            *poisoned = absorbed;
+            return Err(e);
+        }
+        for (c, v) in counts.iter_mut().zip(&column_sums) {
+            *c += v;
         }
         *positions += count as u64;
         Ok(())
@@ -720,8 +868,15 @@ impl Accumulator {
             }
             let len = index.len();
             let per_label = set.spec.per_label;
-            let real = Side::from_partial(set.real, n, len, per_label, &name, p.positions)?;
-            let null = set.null.map(|s| Side::from_partial(s, n, len, per_label, &name, p.positions)).transpose()?;
+            let side = |partial| -> Result<Side, EstimatorError> {
+                let mut side = Side::from_partial(partial, n, len, per_label, &name, p.positions)?;
+                if set.counts_complete {
+                    side.classify(index.counts(), set.spec.min_count);
+                }
+                Ok(side)
+            };
+            let real = side(set.real)?;
+            let null = set.null.map(side).transpose()?;
             if acc.sets.iter().any(|s| s.spec.name == name) {
                 return Err(EstimatorError::Corrupt(format!("label set {name:?} appears twice")));
             }

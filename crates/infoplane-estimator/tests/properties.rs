@@ -256,13 +256,52 @@ fn mismatched_partials_refuse_to_merge() {
 
 #[test]
 fn thread_count_does_not_change_a_bit() {
+    // 5000 rows are 20 chunks: threads claim them in turn and add them to the label sums (real
+    // and null) in whatever interleaving the run takes, so this holds the ordering to account.
     let (rows, d) = (5000, 24);
     let run = setup(d, 40, 4);
     let data = data(4, rows, d, 30, 1.0);
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| accumulate(&run, &data, 0..rows, Weighting::Frequency, 1, true, 0).estimate().unwrap());
-    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| accumulate(&run, &data, 0..rows, Weighting::Frequency, 1, true, 0).estimate().unwrap());
-    assert_eq!(one.entropy.to_bits(), two.entropy.to_bits());
-    for (a, b) in one.label_sets.iter().zip(&two.label_sets) {
-        assert_eq!(a.mutual_information.to_bits(), b.mutual_information.to_bits());
+    let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| accumulate(&run, &data, 0..rows, Weighting::Frequency, 1, true, 0).estimate().unwrap());
+    let one = on(1);
+    for threads in [2, 3, 7] {
+        let many = on(threads);
+        assert_eq!(one.entropy.to_bits(), many.entropy.to_bits(), "{threads} threads");
+        for (a, b) in one.label_sets.iter().zip(&many.label_sets) {
+            assert_eq!(a.mutual_information.to_bits(), b.mutual_information.to_bits(), "{threads} threads");
+            assert_eq!(a.null_mutual_information.unwrap().to_bits(), b.null_mutual_information.unwrap().to_bits(), "{threads} threads");
+        }
+    }
+}
+
+#[test]
+fn a_bad_row_fails_the_update_naming_the_first_and_counts_nothing_of_it() {
+    let (rows, d) = (2000, 16);
+    let run = setup(d, 20, 6);
+    let good = data(6, rows, d, 30, 1.0);
+    let fresh = accumulate(&run, &good, 0..rows, Weighting::Frequency, 1, true, 0).estimate().unwrap();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        // Bad rows in the first chunk: no label sums are touched, so the same accumulator takes
+        // the good rows afterwards and reports what a fresh one does.
+        let mut bad = data(6, rows, d, 30, 1.0);
+        bad.z[d * 10] = f32::NAN;
+        bad.z[d * 1500..d * 1501].fill(0.0);
+        let recovered = accumulate_by(&run, &good, 0..rows, Weighting::Frequency, 1, true, 0, |acc, batches| {
+            let err = pool.install(|| acc.update(&run.assigner, Rows::F32(&bad.z), batches)).unwrap_err().to_string();
+            assert!(err.contains("row 10:") && err.contains("non-finite"), "{err}");
+            assert_eq!(acc.positions(), 0);
+            pool.install(|| acc.update(&run.assigner, Rows::F32(&good.z), batches)).unwrap();
+        });
+        assert_same(&recovered.estimate().unwrap(), &fresh, 0.0);
+        // A bad row seven chunks in: the chunks before it reached the label sums, so the
+        // accumulator refuses to report anything rather than report part of an update.
+        bad.z[d * 10] = good.z[d * 10];
+        bad.z[d * 1900] = f32::INFINITY;
+        let poisoned = accumulate_by(&run, &good, 0..rows, Weighting::Frequency, 1, true, 0, |acc, batches| {
+            let err = pool.install(|| acc.update(&run.assigner, Rows::F32(&bad.z), batches)).unwrap_err().to_string();
+            assert!(err.contains("row 1500:") && err.contains("zero"), "{err}");
+        });
+        let refusal = poisoned.estimate().unwrap_err().to_string();
+        assert!(refusal.contains("incomplete"), "{refusal}");
     }
 }

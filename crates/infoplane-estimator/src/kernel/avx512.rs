@@ -205,13 +205,24 @@ unsafe fn pack_panel(z: &[f32], rows: usize, d: usize, panel: &mut [f32]) -> [f3
     squares
 }
 
+/// Rows the kernel prefetches from the thread's next chunk: its first two panels.
+pub(super) const NEXT_ROWS: usize = 2 * PANEL;
+
+/// The bytes of `v`, for prefetching.
+fn bytes_of(v: &[f32]) -> &[u8] {
+    // SAFETY: any f32 is four valid bytes; the length is the same memory in bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
 /// One chunk of rows (`z`: [m, d] f32 with m = out.len() / n): soft assignments into `out`
 /// ([m, n] row-major), H(p_i) into `row_entropy` when given; returns the column sums.
-/// `first_row` is the position of z's first row, for errors.
+/// `first_row` is the position of z's first row, for errors. `next` holds the raw rows (of
+/// `next_row_bytes` each) that follow on this thread, up to [`NEXT_ROWS`], or nothing.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn assign_chunk(
     w: &PackedW,
     epsilon: f64,
@@ -219,6 +230,8 @@ pub(super) unsafe fn assign_chunk(
     first_row: u64,
     out: &mut [f32],
     mut row_entropy: Option<&mut [f64]>,
+    next: &[u8],
+    next_row_bytes: usize,
     s: &mut Scratch,
 ) -> Result<Vec<f64>, EstimatorError> {
     let (n, d) = (w.n, w.d);
@@ -241,9 +254,18 @@ pub(super) unsafe fn assign_chunk(
             scale[i] = inverse_scaled_norm(squares[i], row, epsilon, first_row + (first + i) as u64)?;
         }
         // Prefetch the rows of the panel after next (the next one is already on its way), spread
-        // over this panel's micro-kernel calls; one panel ahead measured ~1% slower.
-        let ahead = &z[((p + 2) * PANEL).min(m) * d..((p + 3) * PANEL).min(m) * d];
-        let lines_per_call = (ahead.len() * 4).div_ceil(64).div_ceil(w.blocks.len());
+        // over this panel's micro-kernel calls; one panel ahead measured ~1% slower. The last two
+        // panels prefetch the first two of the thread's next chunk, when the caller knows it.
+        let r = (p + 2) * PANEL;
+        let ahead: &[u8] = if r < m {
+            bytes_of(&z[r * d..(r + PANEL).min(m) * d])
+        } else if m.is_multiple_of(PANEL) {
+            let j = r - m;
+            &next[(j * next_row_bytes).min(next.len())..((j + PANEL) * next_row_bytes).min(next.len())]
+        } else {
+            &[]
+        };
+        let lines_per_call = ahead.len().div_ceil(64).div_ceil(w.blocks.len());
         let rate = (lines_per_call << 16) / d;
         let mut max = [f32::NEG_INFINITY; PANEL];
         for (b, block) in w.blocks.iter().enumerate() {

@@ -55,6 +55,19 @@ impl<'a> Rows<'a> {
             Rows::BF16(v) => Rows::BF16(&v[range]),
         }
     }
+    /// The raw bytes (for prefetching) and the size of one element.
+    #[cfg(target_arch = "x86_64")]
+    fn bytes(&self) -> (&'a [u8], usize) {
+        fn raw<T>(v: &[T]) -> &[u8] {
+            // SAFETY: f32, f16 and bf16 are plain bytes with no padding; same memory, in bytes.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+        }
+        match self {
+            Rows::F32(v) => (raw(v), 4),
+            Rows::F16(v) => (raw(v), 2),
+            Rows::BF16(v) => (raw(v), 2),
+        }
+    }
 }
 
 /// W (transposed for the product) with 1/ε: everything needed to turn rows into soft assignments.
@@ -151,10 +164,10 @@ impl SoftAssigner {
             p.par_chunks_mut(CHUNK_ROWS * n)
                 .zip(row_entropy.par_chunks_mut(CHUNK_ROWS))
                 .enumerate()
-                .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h)))
+                .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h), None))
                 .collect()
         } else {
-            p.par_chunks_mut(CHUNK_ROWS * n).enumerate().map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None)).collect()
+            p.par_chunks_mut(CHUNK_ROWS * n).enumerate().map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None, None)).collect()
         };
         let mut column_sums = vec![0f64; n];
         for sums in chunk_sums {
@@ -165,14 +178,17 @@ impl SoftAssigner {
         Ok(column_sums)
     }
 
-    /// Chunk `chunk` of `rows` (f16/bf16 widened to f32 first) on the path this CPU takes.
-    fn assign_chunk(
+    /// Chunk `chunk` of `rows` (f16/bf16 widened to f32 first) on the path this CPU takes, on the
+    /// calling thread; `out` holds the chunk's [m, n]. `next_chunk`, the chunk this thread does
+    /// next when known, has its first rows prefetched while this one computes.
+    pub(crate) fn assign_chunk(
         &self,
         rows: Rows<'_>,
         chunk: usize,
         first_position: u64,
         out: &mut [f32],
         row_entropy: Option<&mut [f64]>,
+        next_chunk: Option<usize>,
     ) -> Result<Vec<f64>, EstimatorError> {
         let (n, d) = (self.n, self.d);
         let m = out.len() / n;
@@ -183,8 +199,13 @@ impl SoftAssigner {
             #[cfg(target_arch = "x86_64")]
             {
                 if let Some(packed) = &self.avx512 {
+                    let (bytes, size) = rows.bytes();
+                    let next = next_chunk.map_or(&[][..], |c| {
+                        let start = (c * CHUNK_ROWS * d * size).min(bytes.len());
+                        &bytes[start..(start + avx512::NEXT_ROWS * d * size).min(bytes.len())]
+                    });
                     // SAFETY: `avx512` is only built when the CPU has AVX-512F.
-                    return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_row, out, row_entropy, scratch) });
+                    return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_row, out, row_entropy, next, d * size, scratch) });
                 }
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the features were just detected on this CPU.
