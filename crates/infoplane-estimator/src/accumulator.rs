@@ -204,10 +204,10 @@ impl Cursor<'_> {
 }
 
 /// The rows of one update, assigned chunk by chunk on every thread with chunks claimed in
-/// order; early in each chunk, a thread hands every chunk then ready to each consumer it can
-/// lock (the column sums and every label-set side), so a chunk's p is mostly read back from the
-/// cache of the core that wrote it, and its buffer is reused as soon as all have read it. Each
-/// consumer takes chunks strictly in order, so no sum depends on the thread count.
+/// order; after each chunk, the thread that computed it hands every chunk now ready to each
+/// consumer it can lock (the column sums and every label-set side), so a chunk's p is mostly read
+/// back from the cache of the core that wrote it, and its buffer is reused as soon as all have
+/// read it. Each consumer takes chunks strictly in order, so no sum depends on the thread count.
 /// Returns the update's column sums (partial on failure), whether any label set absorbed rows,
 /// and the first failure (the lowest failing chunk's, else the first set's).
 #[allow(clippy::too_many_arguments)]
@@ -248,17 +248,7 @@ fn assign_and_absorb(
             out.p.resize(len * n, 0.0);
             out.h.resize(if want_row_entropy { len } else { 0 }, 0.0);
             let h = want_row_entropy.then_some(out.h.as_mut_slice());
-            // Chunks ready by now (this thread's last one, mostly) are handed on once this one's
-            // first panel is packed. Each thread starts at a different consumer so threads seldom
-            // meet on one lock; one locked elsewhere is left to that thread, or to the drain.
-            let mut hand_on = || {
-                for k in 0..cursors.len() {
-                    if let Ok(mut cursor) = cursors[(c + k) % cursors.len()].try_lock() {
-                        cursor.take_ready(&slots, n, &pool);
-                    }
-                }
-            };
-            match assigner.assign_chunk(rows, c, first_position, &mut out.p, h, (following < chunks).then_some(following), &mut hand_on) {
+            match assigner.assign_chunk(rows, c, first_position, &mut out.p, h, (following < chunks).then_some(following)) {
                 Ok(sums) => {
                     out.column_sums = sums;
                     *slots[c].out.write().expect("no panics while held") = Some(out);
@@ -267,6 +257,13 @@ fn assign_and_absorb(
                     stop_after.fetch_min(c, Ordering::Relaxed);
                     errors.lock().expect("no panics while held").push((c, e));
                     return;
+                }
+            }
+            // Start at a different consumer per chunk so threads seldom meet on one lock; one
+            // locked elsewhere is left to that thread, or to the drain below.
+            for k in 0..cursors.len() {
+                if let Ok(mut cursor) = cursors[(c + k) % cursors.len()].try_lock() {
+                    cursor.take_ready(&slots, n, &pool);
                 }
             }
             c = following;

@@ -218,7 +218,6 @@ fn bytes_of(v: &[f32]) -> &[u8] {
 /// ([m, n] row-major), H(p_i) into `row_entropy` when given; returns the column sums.
 /// `first_row` is the position of z's first row, for errors. `next` holds the raw rows (of
 /// `next_row_bytes` each) that follow on this thread, up to [`NEXT_ROWS`], or nothing.
-/// `after_first_pack` runs once the first panel is packed (see `SoftAssigner::assign_chunk`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
@@ -233,7 +232,6 @@ pub(super) unsafe fn assign_chunk(
     mut row_entropy: Option<&mut [f64]>,
     next: &[u8],
     next_row_bytes: usize,
-    after_first_pack: &mut dyn FnMut(),
     s: &mut Scratch,
 ) -> Result<Vec<f64>, EstimatorError> {
     let (n, d) = (w.n, w.d);
@@ -251,9 +249,6 @@ pub(super) unsafe fn assign_chunk(
         let (first, rows) = (p * PANEL, PANEL.min(m - p * PANEL));
         let src = &z[first * d..(first + rows) * d];
         let squares = pack_panel(src, rows, d, &mut s.panel);
-        if p == 0 {
-            after_first_pack();
-        }
         let mut scale = [0f32; PANEL];
         for (i, row) in src.chunks_exact(d).enumerate() {
             scale[i] = inverse_scaled_norm(squares[i], row, epsilon, first_row + (first + i) as u64)?;

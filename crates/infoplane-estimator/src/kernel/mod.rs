@@ -164,10 +164,10 @@ impl SoftAssigner {
             p.par_chunks_mut(CHUNK_ROWS * n)
                 .zip(row_entropy.par_chunks_mut(CHUNK_ROWS))
                 .enumerate()
-                .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h), None, &mut || {}))
+                .map(|(c, (out, h))| self.assign_chunk(rows, c, first_position, out, Some(h), None))
                 .collect()
         } else {
-            p.par_chunks_mut(CHUNK_ROWS * n).enumerate().map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None, None, &mut || {})).collect()
+            p.par_chunks_mut(CHUNK_ROWS * n).enumerate().map(|(c, out)| self.assign_chunk(rows, c, first_position, out, None, None)).collect()
         };
         let mut column_sums = vec![0f64; n];
         for sums in chunk_sums {
@@ -181,9 +181,6 @@ impl SoftAssigner {
     /// Chunk `chunk` of `rows` (f16/bf16 widened to f32 first) on the path this CPU takes, on the
     /// calling thread; `out` holds the chunk's [m, n]. `next_chunk`, the chunk this thread does
     /// next when known, has its first rows prefetched while this one computes.
-    /// `after_first_pack` runs once, early in the chunk: on the AVX-512 path right after its first
-    /// panel of rows is packed, so work the caller does there (memory-heavy, such as adding the
-    /// previous chunk to label sums) cannot evict those rows before they are read.
     pub(crate) fn assign_chunk(
         &self,
         rows: Rows<'_>,
@@ -192,7 +189,6 @@ impl SoftAssigner {
         out: &mut [f32],
         row_entropy: Option<&mut [f64]>,
         next_chunk: Option<usize>,
-        after_first_pack: &mut dyn FnMut(),
     ) -> Result<Vec<f64>, EstimatorError> {
         let (n, d) = (self.n, self.d);
         let m = out.len() / n;
@@ -209,12 +205,8 @@ impl SoftAssigner {
                         &bytes[start..(start + avx512::NEXT_ROWS * d * size).min(bytes.len())]
                     });
                     // SAFETY: `avx512` is only built when the CPU has AVX-512F.
-                    return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_row, out, row_entropy, next, d * size, after_first_pack, scratch) });
+                    return AVX512_SCRATCH.with_borrow_mut(|scratch| unsafe { avx512::assign_chunk(packed, self.epsilon, z, first_row, out, row_entropy, next, d * size, scratch) });
                 }
-            }
-            after_first_pack();
-            #[cfg(target_arch = "x86_64")]
-            {
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the features were just detected on this CPU.
                     return unsafe { self.chunk_avx2(z, first_row, out, row_entropy) };
