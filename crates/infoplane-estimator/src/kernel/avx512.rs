@@ -75,14 +75,16 @@ const KERNELS: [MicroKernel; MAX_BINS] = [
 /// Scaled scores of one panel against one block of bins, `out[j * ld + i] = scale[i] · Σ_k
 /// panel[k][i] · w[k][j]`, folding each lane's maximum into `max[i]`. Each k step also prefetches
 /// one cache line of a later panel, at `prefetch + ⌊k·rate/2¹⁶⌋` lines (prefetches never fault,
-/// so the address may run past the data).
+/// so the address may run past the data). The hint is non-temporal: rows are read once, and
+/// keeping them out of the shared L3 leaves it to the label sums (measured 3–4% faster with 8
+/// label sets on Zen 4, 20 alternating runs; no change without labels).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn micro<const BINS: usize>(d: usize, panel: *const f32, w: *const f32, scale: *const f32, out: *mut f32, max: *mut f32, ld: usize, prefetch: *const i8, rate: usize) {
     let mut acc = [[_mm512_setzero_ps(); 2]; BINS];
     let (mut z, mut w) = (panel, w);
     for k in 0..d {
-        _mm_prefetch::<_MM_HINT_T1>(prefetch.wrapping_add(((k * rate) >> 16) * 64));
+        _mm_prefetch::<_MM_HINT_NTA>(prefetch.wrapping_add(((k * rate) >> 16) * 64));
         let a0 = _mm512_loadu_ps(z);
         let a1 = _mm512_loadu_ps(z.add(16));
         for (j, acc) in acc.iter_mut().enumerate() {
