@@ -187,7 +187,8 @@ impl Cursor<'_> {
                         let start = self.next * CHUNK_ROWS;
                         let ids = &job.ids[start..start + out.p.len() / n];
                         let h = (!out.h.is_empty()).then_some(out.h.as_slice());
-                        if let Err(e) = job.side.absorb(ids, &out.p, n, h, job.index, job.counts_complete, job.spec) {
+                        let rows = Assignments { p: &out.p, row_entropy: h, n, in_cache: true };
+                        if let Err(e) = job.side.absorb(ids, rows, job.index, job.counts_complete, job.spec) {
                             self.failure = Some(format!("label set {:?}: {e}", job.spec.name));
                         }
                     }
@@ -295,11 +296,23 @@ fn absorb_block(sets: &mut [LabelSet], labels: &[LabelBatch<'_>], start: usize, 
             jobs.push(SideJob { side: null, ids: &ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
         }
     }
+    let rows = Assignments { p, row_entropy, n, in_cache: false };
     jobs.into_par_iter()
-        .filter_map(|job| job.side.absorb(job.ids, p, n, row_entropy, job.index, job.counts_complete, job.spec).err().map(|e| format!("label set {:?}: {e}", job.spec.name)))
+        .filter_map(|job| job.side.absorb(job.ids, rows, job.index, job.counts_complete, job.spec).err().map(|e| format!("label set {:?}: {e}", job.spec.name)))
         .collect::<Vec<_>>()
         .into_iter()
         .next()
+}
+
+/// Soft assignments of a run of rows ([rows, n]), with each row's H(p_i) when labels seen once
+/// are possible, as absorbing reads them.
+#[derive(Clone, Copy)]
+struct Assignments<'a> {
+    p: &'a [f32],
+    row_entropy: Option<&'a [f64]>,
+    n: usize,
+    /// Just written by this process's kernel, so in cache: prefetching its rows is wasted work.
+    in_cache: bool,
 }
 
 struct SideJob<'a> {
@@ -320,37 +333,36 @@ impl Side {
     }
 
     /// Adds each row of `p` to the sums of its label (scalar terms for labels seen once).
-    fn absorb(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+    fn absorb(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the feature was just detected on this CPU.
-                return unsafe { self.absorb_avx512(job_ids, p, n, row_entropy, index, counts_complete, spec) };
+                return unsafe { self.absorb_avx512(job_ids, rows, index, counts_complete, spec) };
             }
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the feature was just detected on this CPU.
-                return unsafe { self.absorb_avx2(job_ids, p, n, row_entropy, index, counts_complete, spec) };
+                return unsafe { self.absorb_avx2(job_ids, rows, index, counts_complete, spec) };
             }
         }
-        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn absorb_avx512(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
-        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+    unsafe fn absorb_avx512(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn absorb_avx2(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
-        self.absorb_rows(job_ids, p, n, row_entropy, index, counts_complete, spec)
+    unsafe fn absorb_avx2(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
     }
 
     #[inline(always)]
-    fn absorb_rows(&mut self, job_ids: &[u32], p: &[f32], n: usize, row_entropy: Option<&[f64]>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+    fn absorb_rows(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+        let Assignments { p, row_entropy, n, in_cache } = rows;
         if self.slots.len() < index.len() {
             self.slots.resize(index.len(), NO_SLOT);
         }
@@ -358,7 +370,7 @@ impl Side {
         let (mut singleton_h_sum, mut singleton_count) = (self.singleton_h_sum, self.singleton_count);
         let mut result = Ok(());
         for (i, &id) in job_ids.iter().enumerate() {
-            self.prefetch_ahead(job_ids, p, i, n);
+            self.prefetch_ahead(job_ids, (!in_cache).then_some(p), i, n);
             let mut slot = self.slots[id as usize];
             if slot == NO_SLOT {
                 // Not classified by the pre-pass (a resumed partial): classify now.
@@ -413,10 +425,11 @@ impl Side {
 
     /// Labels land on random rows of `sums`, so the loop stalls on cache misses unless they are
     /// asked for early: the slot of the label `2·AHEAD` positions on, then the sums row and count
-    /// of the one `AHEAD` positions on (whose slot is in cache by then) and its row of `p`, which
-    /// is read only when the label has or gets a row (so the hardware prefetcher cannot guess it).
+    /// of the one `AHEAD` positions on (whose slot is in cache by then) and, when `p` is given
+    /// (not already in cache), its row of `p`, which is read only when the label has or gets a
+    /// row (so the hardware prefetcher cannot guess it).
     #[inline(always)]
-    fn prefetch_ahead(&self, job_ids: &[u32], p: &[f32], i: usize, n: usize) {
+    fn prefetch_ahead(&self, job_ids: &[u32], p: Option<&[f32]>, i: usize, n: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -439,7 +452,7 @@ impl Side {
                         }
                     }
                     // A label's first row (NO_SLOT) is added too, once its sums row exists.
-                    if s < self.slot_n.len() || slot == NO_SLOT {
+                    if let Some(p) = p.filter(|_| s < self.slot_n.len() || slot == NO_SLOT) {
                         let p_row = p.as_ptr().wrapping_add((i + AHEAD) * n).cast::<i8>();
                         for line in (0..n * 4).step_by(64) {
                             _mm_prefetch::<_MM_HINT_T0>(p_row.wrapping_add(line));
