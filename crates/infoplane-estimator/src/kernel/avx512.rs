@@ -11,7 +11,7 @@
 //! Each score Σ_k z_ik w_jk is one FMA chain in k order, so a row's numbers do not depend on the
 //! chunking or the thread count.
 
-use super::{entropy_of_unnormalised, fast_ln, inverse_scaled_norm, CLIP};
+use super::{bytes_of, entropy_of_unnormalised, fast_ln, inverse_scaled_norm, CLIP};
 use crate::EstimatorError;
 use std::arch::x86_64::*;
 
@@ -209,12 +209,6 @@ unsafe fn pack_panel(z: &[f32], rows: usize, d: usize, panel: &mut [f32]) -> [f3
 
 /// Rows the kernel prefetches from the thread's next chunk: its first two panels.
 pub(super) const NEXT_ROWS: usize = 2 * PANEL;
-
-/// The bytes of `v`, for prefetching.
-fn bytes_of(v: &[f32]) -> &[u8] {
-    // SAFETY: any f32 is four valid bytes; the length is the same memory in bytes.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
-}
 
 /// One chunk of rows (`z`: [m, d] f32 with m = out.len() / n): soft assignments into `out`
 /// ([m, n] row-major), H(p_i) into `row_entropy` when given; returns the column sums.

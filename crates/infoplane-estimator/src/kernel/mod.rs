@@ -58,16 +58,20 @@ impl<'a> Rows<'a> {
     /// The raw bytes (for prefetching) and the size of one element.
     #[cfg(target_arch = "x86_64")]
     fn bytes(&self) -> (&'a [u8], usize) {
-        fn raw<T>(v: &[T]) -> &[u8] {
-            // SAFETY: f32, f16 and bf16 are plain bytes with no padding; same memory, in bytes.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
-        }
         match self {
-            Rows::F32(v) => (raw(v), 4),
-            Rows::F16(v) => (raw(v), 2),
-            Rows::BF16(v) => (raw(v), 2),
+            Rows::F32(v) => (bytes_of(v), 4),
+            Rows::F16(v) => (bytes_of(v), 2),
+            Rows::BF16(v) => (bytes_of(v), 2),
         }
     }
+}
+
+/// The memory of `v` as bytes, for prefetching. Only for plain number types (f32, f16, bf16):
+/// every byte of them is initialised and any bytes are valid `u8`s.
+#[cfg(target_arch = "x86_64")]
+fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
+    // SAFETY: the same memory and length in bytes; callers pass padding-free number types.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
 }
 
 /// W (transposed for the product) with 1/ε: everything needed to turn rows into soft assignments.
