@@ -184,13 +184,9 @@ impl Cursor<'_> {
                         }
                     }
                     Consume::Labels(job) => {
-                        let start = self.next * CHUNK_ROWS;
-                        let ids = &job.ids[start..start + out.p.len() / n];
                         let h = (!out.h.is_empty()).then_some(out.h.as_slice());
                         let rows = Assignments { p: &out.p, row_entropy: h, n, in_cache: true };
-                        if let Err(e) = job.side.absorb(ids, rows, job.index, job.counts_complete, job.spec) {
-                            self.failure = Some(format!("label set {:?}: {e}", job.spec.name));
-                        }
+                        self.failure = job.absorb(self.next * CHUNK_ROWS, rows).err();
                     }
                 }
             }
@@ -224,15 +220,8 @@ fn assign_and_absorb(
 ) -> (Vec<f64>, bool, Option<EstimatorError>) {
     let m = rows.len() / assigner.dim();
     let chunks = m.div_ceil(CHUNK_ROWS);
-    let mut cursors = vec![Mutex::new(Cursor { consume: Consume::Bins(vec![0.0; n]), next: 0, failure: None })];
-    for (set, batch) in sets.iter_mut().zip(labels) {
-        let (index, counts_complete, spec) = (&set.index, set.counts_complete, &set.spec);
-        let side = |side, ids| Mutex::new(Cursor { consume: Consume::Labels(SideJob { side, ids, index, counts_complete, spec }), next: 0, failure: None });
-        cursors.push(side(&mut set.real, batch.ids));
-        if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
-            cursors.push(side(null, ids));
-        }
-    }
+    let consumers = std::iter::once(Consume::Bins(vec![0.0; n])).chain(side_jobs(sets, labels, 0..m).into_iter().map(Consume::Labels));
+    let cursors: Vec<Mutex<Cursor<'_>>> = consumers.map(|consume| Mutex::new(Cursor { consume, next: 0, failure: None })).collect();
     let slots: Vec<ChunkSlot> = (0..chunks).map(|_| ChunkSlot { out: RwLock::new(None), unread: AtomicUsize::new(cursors.len()) }).collect();
     let pool = Mutex::new(std::mem::take(spare));
     // Chunks past the lowest failing one are not started; those before it all finish, so the
@@ -289,16 +278,10 @@ fn assign_and_absorb(
 /// Adds rows `start..end` (whose soft assignments are `p`) to every label set's sums; the first
 /// failure, if any, as a message naming the set.
 fn absorb_block(sets: &mut [LabelSet], labels: &[LabelBatch<'_>], start: usize, end: usize, p: &[f32], row_entropy: Option<&[f64]>, n: usize) -> Option<String> {
-    let mut jobs: Vec<SideJob<'_>> = Vec::new();
-    for (set, batch) in sets.iter_mut().zip(labels) {
-        jobs.push(SideJob { side: &mut set.real, ids: &batch.ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
-        if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
-            jobs.push(SideJob { side: null, ids: &ids[start..end], index: &set.index, counts_complete: set.counts_complete, spec: &set.spec });
-        }
-    }
     let rows = Assignments { p, row_entropy, n, in_cache: false };
-    jobs.into_par_iter()
-        .filter_map(|job| job.side.absorb(job.ids, rows, job.index, job.counts_complete, job.spec).err().map(|e| format!("label set {:?}: {e}", job.spec.name)))
+    side_jobs(sets, labels, start..end)
+        .into_par_iter()
+        .filter_map(|mut job| job.absorb(0, rows).err())
         .collect::<Vec<_>>()
         .into_iter()
         .next()
@@ -315,12 +298,32 @@ struct Assignments<'a> {
     in_cache: bool,
 }
 
+/// One side (real or null) of one label set, with its label ids for a run of rows.
 struct SideJob<'a> {
     side: &'a mut Side,
     ids: &'a [u32],
     index: &'a LabelIndex,
-    counts_complete: bool,
     spec: &'a LabelSetSpec,
+}
+
+impl SideJob<'_> {
+    /// Adds `rows`, whose first is row `start` of `ids`; a failure names the set.
+    fn absorb(&mut self, start: usize, rows: Assignments<'_>) -> Result<(), String> {
+        let ids = &self.ids[start..start + rows.p.len() / rows.n];
+        self.side.absorb(ids, rows, self.index, self.spec).map_err(|e| format!("label set {:?}: {e}", self.spec.name))
+    }
+}
+
+/// Every set's sides (real, then null where kept), in set order, with their labels for `range`.
+fn side_jobs<'a>(sets: &'a mut [LabelSet], labels: &'a [LabelBatch<'_>], range: std::ops::Range<usize>) -> Vec<SideJob<'a>> {
+    let mut jobs = Vec::new();
+    for (set, batch) in sets.iter_mut().zip(labels) {
+        jobs.push(SideJob { side: &mut set.real, ids: &batch.ids[range.clone()], index: &set.index, spec: &set.spec });
+        if let (Some(null), Some(ids)) = (set.null.as_mut(), batch.null_ids) {
+            jobs.push(SideJob { side: null, ids: &ids[range.clone()], index: &set.index, spec: &set.spec });
+        }
+    }
+    jobs
 }
 
 impl Side {
@@ -332,36 +335,37 @@ impl Side {
         Side { slots: vec![NO_SLOT; len], slot_ids: Vec::with_capacity(repeated), slot_n: Vec::with_capacity(repeated), sums: Vec::with_capacity(repeated * n), ..Default::default() }
     }
 
-    /// Adds each row of `p` to the sums of its label (scalar terms for labels seen once).
-    fn absorb(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+    /// Adds each row of `p` to the sums of its label (scalar terms for labels seen once). With
+    /// complete counts the side must have been classified (`classify`) when it was made.
+    fn absorb(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, spec: &LabelSetSpec) -> Result<(), String> {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the feature was just detected on this CPU.
-                return unsafe { self.absorb_avx512(job_ids, rows, index, counts_complete, spec) };
+                return unsafe { self.absorb_avx512(job_ids, rows, index, spec) };
             }
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the feature was just detected on this CPU.
-                return unsafe { self.absorb_avx2(job_ids, rows, index, counts_complete, spec) };
+                return unsafe { self.absorb_avx2(job_ids, rows, index, spec) };
             }
         }
-        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
+        self.absorb_rows(job_ids, rows, index, spec)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn absorb_avx512(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
-        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
+    unsafe fn absorb_avx512(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, rows, index, spec)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn absorb_avx2(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
-        self.absorb_rows(job_ids, rows, index, counts_complete, spec)
+    unsafe fn absorb_avx2(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, spec: &LabelSetSpec) -> Result<(), String> {
+        self.absorb_rows(job_ids, rows, index, spec)
     }
 
     #[inline(always)]
-    fn absorb_rows(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, counts_complete: bool, spec: &LabelSetSpec) -> Result<(), String> {
+    fn absorb_rows(&mut self, job_ids: &[u32], rows: Assignments<'_>, index: &LabelIndex, spec: &LabelSetSpec) -> Result<(), String> {
         let Assignments { p, row_entropy, n, in_cache } = rows;
         if self.slots.len() < index.len() {
             self.slots.resize(index.len(), NO_SLOT);
@@ -373,14 +377,12 @@ impl Side {
             self.prefetch_ahead(job_ids, (!in_cache).then_some(p), i, n);
             let mut slot = self.slots[id as usize];
             if slot == NO_SLOT {
-                // Not classified by the pre-pass (a resumed partial): classify now.
-                slot = if counts_complete { kind_from_count(index.count(id), spec.min_count) } else { NO_SLOT };
-                if slot == NO_SLOT {
-                    slot = self.slot_ids.len() as u32;
-                    self.slot_ids.push(id);
-                    self.slot_n.push(0);
-                    self.sums.resize(self.sums.len() + n, 0.0);
-                }
+                // First sight of a label that needs a row: with complete counts every other kind
+                // was marked when the side was made (`classify`), without them every label does.
+                slot = self.slot_ids.len() as u32;
+                self.slot_ids.push(id);
+                self.slot_n.push(0);
+                self.sums.resize(self.sums.len() + n, 0.0);
                 self.slots[id as usize] = slot;
             }
             match slot {
