@@ -11,7 +11,7 @@ use crate::{Calibration, EstimatorError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 pub const PARTIAL_FORMAT_VERSION: u32 = 1;
 
@@ -120,9 +120,17 @@ struct LabelSet {
     spec: LabelSetSpec,
     index: LabelIndex,
     counts_complete: bool,
-    fingerprint: Option<String>,
+    /// sha256 of the complete counts, made when first asked: only partials and merges need it.
+    fingerprint: OnceLock<String>,
     real: Side,
     null: Option<Side>,
+}
+
+impl LabelSet {
+    /// What two accumulators' complete pre-pass counts must agree on (None without them).
+    fn fingerprint(&self) -> Option<&str> {
+        self.counts_complete.then(|| self.fingerprint.get_or_init(|| self.index.fingerprint()).as_str())
+    }
 }
 
 /// Sums of soft assignments. Holds no reference points: [`Accumulator::update`] takes the
@@ -471,6 +479,13 @@ impl Side {
         let (mut weighted, mut unweighted) = (0.0f64, 0.0f64);
         let (mut kept, mut kept_positions, mut seen) = (0u64, 0u64, 0u64);
         let mut per_label = spec.per_label.then(Vec::new);
+        // The rows' entropies (the costly part: a logarithm per bin) on every thread; their sum
+        // below in label order, so no bit depends on the thread count.
+        let row_h: Vec<f64> = (0..self.slot_ids.len())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|s| if self.slot_n[s] >= spec.min_count { entropy_efficiency(&self.sums[s * n..(s + 1) * n]) } else { f64::NAN })
+            .collect();
         for (id, &slot) in self.slots.iter().enumerate() {
             if slot >= ONCE {
                 continue;
@@ -484,7 +499,7 @@ impl Side {
             if n_x < spec.min_count {
                 continue;
             }
-            let h = entropy_efficiency(&self.sums[s * n..(s + 1) * n]);
+            let h = row_h[s];
             weighted += n_x as f64 * h;
             unweighted += h;
             kept += 1;
@@ -635,7 +650,6 @@ impl Accumulator {
         if spec.min_count == 0 {
             return Err(EstimatorError::Labels { set: spec.name, reason: "min_count must be at least 1".into() });
         }
-        let fingerprint = counts_complete.then(|| index.fingerprint());
         let len = index.len();
         // With complete counts the labels that will hold vectors are known: allocate them once.
         let repeated = if counts_complete { index.counts().iter().filter(|&&c| c >= spec.min_count.max(2)).count() } else { 0 };
@@ -652,7 +666,7 @@ impl Accumulator {
             spec,
             index,
             counts_complete,
-            fingerprint,
+            fingerprint: OnceLock::new(),
         });
         Ok(self.sets.len() - 1)
     }
@@ -792,10 +806,9 @@ impl Accumulator {
         let entropy = entropy_efficiency(&self.counts);
         let label_sets = self
             .sets
-            .iter()
+            .par_iter()
             .map(|set| {
-                let real = set.real.conditional(n, &set.spec, &set.index);
-                let null = set.null.as_ref().map(|s| s.conditional(n, &set.spec, &set.index).value);
+                let (real, null) = rayon::join(|| set.real.conditional(n, &set.spec, &set.index), || set.null.as_ref().map(|s| s.conditional(n, &set.spec, &set.index).value));
                 let mi = entropy - real.value;
                 let null_mi = null.map(|c| entropy - c);
                 LabelEstimate {
@@ -842,7 +855,7 @@ impl Accumulator {
                 .map(|set| PartialLabelSet {
                     spec: set.spec.clone(),
                     counts_complete: set.counts_complete,
-                    fingerprint: set.fingerprint.clone(),
+                    fingerprint: set.fingerprint().map(str::to_string),
                     key_values: set.index.values().to_vec(),
                     key_offsets: set.index.offsets().iter().map(|&o| o as u64).collect(),
                     key_counts: set.index.counts().to_vec(),
@@ -895,7 +908,8 @@ impl Accumulator {
             if acc.sets.iter().any(|s| s.spec.name == name) {
                 return Err(EstimatorError::Corrupt(format!("label set {name:?} appears twice")));
             }
-            acc.sets.push(LabelSet { spec: set.spec, index, counts_complete: set.counts_complete, fingerprint: set.fingerprint, real, null });
+            let fingerprint = set.fingerprint.filter(|_| set.counts_complete).map(OnceLock::from).unwrap_or_default();
+            acc.sets.push(LabelSet { spec: set.spec, index, counts_complete: set.counts_complete, fingerprint, real, null });
         }
         Ok(acc)
     }
@@ -924,8 +938,8 @@ impl Accumulator {
             if x.spec != y.spec {
                 return differ(&format!("label set {:?} settings", x.spec.name), format!("{:?}", x.spec), format!("{:?}", y.spec));
             }
-            if x.counts_complete != y.counts_complete || x.fingerprint != y.fingerprint {
-                return differ(&format!("label set {:?} pre-pass counts", x.spec.name), format!("{:?}", x.fingerprint), format!("{:?}", y.fingerprint));
+            if x.counts_complete != y.counts_complete || x.fingerprint() != y.fingerprint() {
+                return differ(&format!("label set {:?} pre-pass counts", x.spec.name), format!("{:?}", x.fingerprint()), format!("{:?}", y.fingerprint()));
             }
         }
         // Checked before anything changes, so a refused merge leaves `self` as it was.
