@@ -112,6 +112,13 @@ fn output_has_the_promised_fields_and_saved_w_reloads_to_the_same_result() {
     assert_eq!(a["labels"]["tok"]["distinct_labels"], 5);
     assert!(a["labels"]["tok"]["corrected_mutual_information"].as_f64().unwrap() > 0.05, "informative labels: {}", a["labels"]["tok"]);
     let b = run(&["--reference-points", "w.npy"], "b.json");
+    // Every input's hash in the provenance (computed beside the loading) is the file's.
+    let sha = |name: &str| infoplane_store::file_sha256(&dir.join(name)).unwrap();
+    assert_eq!(b["embeddings"]["sha256"].as_str().unwrap(), sha("z.npy"));
+    assert_eq!(b["labels"]["tok"]["file"]["sha256"].as_str().unwrap(), sha("tok.npy"));
+    assert_eq!(b["labels"]["pair"]["file"]["sha256"].as_str().unwrap(), sha("pair.npy"));
+    assert_eq!(b["reference_points"]["file_sha256"].as_str().unwrap(), sha("w.npy"));
+    assert_ne!(sha("tok.npy"), sha("pair.npy"));
     assert_eq!(a["reference_points_sha256"], b["reference_points_sha256"]);
     assert_eq!(a["entropy"], b["entropy"]);
     for set in ["tok", "pair"] {
