@@ -40,7 +40,7 @@ both sides: the reference's is the harness's "seconds" (from building its accumu
 and the temperature, through the update loop to results(); the harness maps tuple labels to ids
 with np.unique while loading, before its timer starts); ours is `infoplane estimate`'s stderr
 timing line (from drawing W and the temperature, through adding the label sets and the update
-loop, to the estimate; before any input is hashed or output written).
+loop, to the estimate; after its inputs are read and hashed, before any output is written).
 """
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     let hashes = hashing.join().map_err(|_| anyhow!("the thread hashing the inputs panicked"))?;
     let sha256 = |path: &Path| hashes.get(path).cloned().map_or_else(|| file_sha256(path), Ok);
     // Timed like the reference harness's "seconds": everything from drawing W to the estimate,
-    // after the inputs are read and the labels interned, before anything is hashed or written.
+    // after the inputs are read and hashed and the labels interned, before anything is written.
     let started = std::time::Instant::now();
     let w = match &args.reference_points {
         Some(path) => crate::analyze::load_reference_points(path, dim, "the embeddings")?,
