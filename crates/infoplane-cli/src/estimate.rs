@@ -114,7 +114,7 @@ pub fn run(args: EstimateArgs) -> Result<()> {
     // interned (hashing 0.6 GB takes longer than reading it); joined before the timed span, so
     // it never competes with the estimate. A file it cannot read is reported by the loading.
     let inputs: Vec<PathBuf> = std::iter::once(z_path.clone())
-        .chain(args.labels.iter().filter_map(|spec| spec.split_once('=').map(|(_, path)| PathBuf::from(path))))
+        .chain(args.labels.iter().filter_map(|spec| label_spec(spec).ok().map(|(_, path)| path)))
         .chain(args.reference_points.clone())
         .collect();
     let hashing = std::thread::spawn(move || inputs.into_iter().filter_map(|path| file_sha256(&path).ok().map(|hash| (path, hash))).collect::<HashMap<PathBuf, String>>());
@@ -240,12 +240,17 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     write_json(&args.output, &out)
 }
 
-fn load_labels(spec: &str, rows: usize, tuple: bool) -> Result<Vec<LabelInput>> {
+/// The name and file of a `--labels NAME=PATH` argument.
+fn label_spec(spec: &str) -> Result<(&str, PathBuf)> {
     let (name, path) = spec.split_once('=').ok_or_else(|| anyhow!("--labels {spec:?}: expected NAME=PATH"))?;
     if name.is_empty() {
         bail!("--labels {spec:?}: the label-set name is empty");
     }
-    let path = PathBuf::from(path);
+    Ok((name, PathBuf::from(path)))
+}
+
+fn load_labels(spec: &str, rows: usize, tuple: bool) -> Result<Vec<LabelInput>> {
+    let (name, path) = label_spec(spec)?;
     let NpyArray { shape, data } = read_npy(&path)?;
     let values = match data.to_i64() {
         Some(v) => v.map_err(|e| anyhow!("{}: {e}", path.display()))?,
